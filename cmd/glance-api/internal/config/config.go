@@ -65,9 +65,10 @@ type Config struct {
 	// package reads them; they are not reported as ignored.
 	BackendOptions map[string]map[string]string
 
-	Policy      PolicyConfig      // [oslo_policy]
-	PasteDeploy PasteDeployConfig // [paste_deploy]
-	ImageFormat ImageFormatConfig // [image_format]
+	Policy        PolicyConfig        // [oslo_policy]
+	Notifications NotificationsConfig // [oslo_messaging_notifications]
+	PasteDeploy   PasteDeployConfig   // [paste_deploy]
+	ImageFormat   ImageFormatConfig   // [image_format]
 
 	// SchemaImageFile is the schema-image.json found next to the
 	// configuration (the --config-dir directories, then the directories of
@@ -82,6 +83,15 @@ type Config struct {
 	Warnings []string
 
 	origin map[string]entry // "section option" → where the value came from
+}
+
+// NotificationsConfig is the [oslo_messaging_notifications] section.
+type NotificationsConfig struct {
+	// Driver lists where notifications go: noop (or empty) drops them;
+	// log writes them as JSON lines to the server's standard error.
+	// messagingv2 and messaging are accepted and, until a message bus is
+	// configured, also written as JSON lines.
+	Driver []string
 }
 
 // DatabaseConfig is the [database] section.
