@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// labels names each metric in the table, in the order the table shows them.
+var labels = []struct{ scenario, metric, text string }{
+	{ScCreate, "ops_per_s", "create image (1 client)"},
+	{ScCreate, "p50_ms", "create image p50"},
+	{ScShow, "p50_ms", "show p50"},
+	{ScShow, "p99_ms", "show p99"},
+	{ScPatch, "p50_ms", "PATCH one property p50"},
+	{ScPatch, "p99_ms", "PATCH one property p99"},
+	{ScList25, "p50_ms", "list 25 p50"},
+	{ScList25, "p99_ms", "list 25 p99"},
+	{ScList1000, "p50_ms", "list 1000 p50"},
+	{ScList1000, "p99_ms", "list 1000 p99"},
+	{ScUpload, "mb_per_s", "upload"},
+	{ScDownload, "mb_per_s", "download"},
+	{ScConcurrent, "mb_per_s", "concurrent uploads (aggregate)"},
+}
+
+func label(m *Metric) string {
+	for _, l := range labels {
+		if l.scenario == m.Scenario && l.metric == m.Name {
+			return l.text
+		}
+	}
+	return m.Scenario + " " + m.Name
+}
+
+func order(m *Metric) int {
+	for i, l := range labels {
+		if l.scenario == m.Scenario && l.metric == m.Name {
+			return i
+		}
+	}
+	return len(labels)
+}
+
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// WriteTable prints the report as an aligned text table.
+func WriteTable(w io.Writer, r *Report) error {
+	name := r.Endpoint
+	if r.Label != "" {
+		name = r.Label + " at " + r.Endpoint
+	}
+	fmt.Fprintf(w, "glance-bench: %s; medians of %d rounds; %d seeded images (%d properties, 2 tags each)\n",
+		name, r.Rounds, r.SeedImages, seedProps)
+	fmt.Fprintf(w, "upload %s (%s); %d concurrent uploads of %s; lists on a %s; MB = 10^6 bytes\n",
+		ByteSize(r.UploadSize), r.UploadMode, r.Concurrent, ByteSize(r.ConcurrentSize), r.ListConn)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "operation\tunit\tmedian\trounds\tn/round\t\n")
+	ms := append([]*Metric(nil), r.Metrics...)
+	sortMetrics(ms)
+	for _, m := range ms {
+		rounds := make([]string, len(m.Rounds))
+		for i, v := range m.Rounds {
+			rounds[i] = num(v)
+		}
+		samples := make([]string, len(m.Samples))
+		for i, v := range m.Samples {
+			samples[i] = fmt.Sprint(v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", label(m), m.Unit, num(m.Median),
+			strings.Join(rounds, " "), strings.Join(samples, " "))
+	}
+	if r.PeakRSS > 0 {
+		fmt.Fprintf(tw, "server peak RSS (%d processes, summed)\tMB\t%.0f\t\t\t\n", r.Processes, float64(r.PeakRSS)/1e6)
+		fmt.Fprintf(tw, "server VmHWM (summed)\tMB\t%.0f\t\t\t\n", float64(r.PeakHWM)/1e6)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "took %.0fs\n", r.Seconds)
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "error: %s\n", e)
+	}
+	return nil
+}
+
+func sortMetrics(ms []*Metric) {
+	slices.SortStableFunc(ms, func(a, b *Metric) int { return order(a) - order(b) })
+}
+
+// WriteJSON prints the report as indented JSON; missing values are null.
+func WriteJSON(w io.Writer, r *Report) error {
+	type metric struct {
+		Scenario string     `json:"scenario"`
+		Name     string     `json:"metric"`
+		Unit     string     `json:"unit"`
+		Median   *float64   `json:"median"`
+		Rounds   []*float64 `json:"rounds"`
+		Samples  []int      `json:"samples"`
+	}
+	opt := func(v float64) *float64 {
+		if math.IsNaN(v) {
+			return nil
+		}
+		return &v
+	}
+	out := struct {
+		*Report
+		Metrics []metric `json:"metrics"`
+	}{Report: r}
+	ms := append([]*Metric(nil), r.Metrics...)
+	sortMetrics(ms)
+	for _, m := range ms {
+		jm := metric{Scenario: m.Scenario, Name: m.Name, Unit: m.Unit, Median: opt(m.Median), Samples: m.Samples}
+		for _, v := range m.Rounds {
+			jm.Rounds = append(jm.Rounds, opt(v))
+		}
+		out.Metrics = append(out.Metrics, jm)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# reference-glance.sh: run the real OpenStack Glance 25.1 (Debian 12's glance-api)
+# on loopback, as the behavioural and performance baseline for glance-go.
+#
+#   scripts/reference-glance.sh start  [port] [flavor]   # fresh database and store, then start
+#   scripts/reference-glance.sh stop   [port]
+#   scripts/reference-glance.sh status [port]            # exit 0 when it answers GET /versions
+#
+# port    defaults to 19393 (19292 is kept for the conformance tests).
+# flavor  "trusted" (default): identity comes from X-Identity-Status: Confirmed,
+#         X-Project-Id, X-User-Id and X-Roles headers (the stock context filter
+#         without Keystone). "noauth": Glance's default pipeline, where every
+#         request is an admin with no project and identity headers are ignored.
+#         The FLAVOR environment variable is read when the argument is absent.
+#
+# Everything lives in /var/tmp/refglance-bench (or /var/tmp/refglance-bench-<port>
+# for another port): glance-api.conf, the paste file, glance.sqlite, images/,
+# staging/, glance.log and glance-api.pid. "start" wipes that directory first so
+# every baseline begins from an empty database. The server runs one worker.
+set -euo pipefail
+
+# Debian's tools need Debian's interpreter; another python3 may come first on PATH.
+export PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
+
+cmd=${1:-status}
+port=${2:-19393}
+flavor=${3:-${FLAVOR:-trusted}}
+
+case $port in
+'' | *[!0-9]*) echo "reference-glance: port must be a number, got '$port'" >&2; exit 2 ;;
+esac
+if [ "$port" = 19393 ]; then
+	dir=/var/tmp/refglance-bench
+else
+	dir=/var/tmp/refglance-bench-$port
+fi
+pidfile=$dir/glance-api.pid
+url=http://127.0.0.1:$port
+
+# answers reports whether something serves Glance's version document on the port.
+answers() {
+	curl -fsS -m 2 -o /dev/null "$url/versions" 2>/dev/null
+}
+
+# running prints the recorded pid when that process is still a glance-api.
+running() {
+	[ -f "$pidfile" ] || return 1
+	local pid
+	pid=$(cat "$pidfile")
+	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q glance-api || return 1
+	echo "$pid"
+}
+
+install_glance() {
+	if [ -x /usr/bin/glance-api ] && [ -x /usr/bin/glance-manage ]; then
+		return
+	fi
+	echo "reference-glance: installing Debian's glance-api and the OpenStack clients" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq glance-api python3-glanceclient python3-openstackclient >/dev/null
+}
+
+write_config() {
+	mkdir -p "$dir/images" "$dir/staging" "$dir/lock"
+	# The stock paste file, plus one pipeline that trusts identity headers:
+	# the "context" filter in place of "unauthenticated-context", no authtoken.
+	cp /etc/glance/glance-api-paste.ini "$dir/glance-api-paste.ini"
+	cat >>"$dir/glance-api-paste.ini" <<'PASTE'
+
+# Added by glance-go's scripts/reference-glance.sh: identity from X-* headers, no Keystone.
+[pipeline:glance-api-trusted-auth]
+pipeline = cors healthcheck http_proxy_to_wsgi versionnegotiation osprofiler context rootapp
+PASTE
+	local flavor_line=""
+	case $flavor in
+	trusted | trusted-auth) flavor_line="flavor = trusted-auth" ;;
+	noauth) flavor_line="" ;;
+	*) echo "reference-glance: flavor must be trusted or noauth, got '$flavor'" >&2; exit 2 ;;
+	esac
+	cat >"$dir/glance-api.conf" <<CONF
+[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = $port
+workers = 1
+node_staging_uri = file://$dir/staging
+enabled_import_methods = [glance-direct,web-download,copy-image]
+
+[database]
+connection = sqlite:///$dir/glance.sqlite
+
+[glance_store]
+stores = file,http
+default_store = file
+filesystem_store_datadir = $dir/images/
+
+[oslo_concurrency]
+lock_path = $dir/lock
+
+[paste_deploy]
+config_file = $dir/glance-api-paste.ini
+$flavor_line
+CONF
+}
+
+start() {
+	if pid=$(running); then
+		echo "reference-glance: already running on $url (pid $pid); stop it first" >&2
+		exit 1
+	fi
+	if answers; then
+		echo "reference-glance: something else already answers on $url" >&2
+		exit 1
+	fi
+	install_glance
+	rm -rf "$dir"
+	write_config
+	glance-manage --config-file "$dir/glance-api.conf" db_sync >"$dir/db-sync.log" 2>&1 || {
+		echo "reference-glance: db_sync failed; see $dir/db-sync.log" >&2
+		tail -n 20 "$dir/db-sync.log" >&2
+		exit 1
+	}
+	# setsid gives the server its own process group, so "stop" can end the
+	# parent and its worker together.
+	setsid glance-api --config-file "$dir/glance-api.conf" >"$dir/glance.log" 2>&1 </dev/null &
+	echo $! >"$pidfile"
+	for _ in $(seq 1 120); do
+		if answers; then
+			echo "reference-glance: Glance $(dpkg-query -W -f='${Version}' glance-api 2>/dev/null) on $url" \
+				"(flavor $flavor, pid $(cat "$pidfile"), data $dir)"
+			return
+		fi
+		if ! running >/dev/null; then
+			echo "reference-glance: glance-api exited; last lines of $dir/glance.log:" >&2
+			tail -n 30 "$dir/glance.log" >&2
+			exit 1
+		fi
+		sleep 0.5
+	done
+	echo "reference-glance: no answer on $url after 60 s; see $dir/glance.log" >&2
+	stop
+	exit 1
+}
+
+stop() {
+	local pid
+	if ! pid=$(running); then
+		echo "reference-glance: not running on port $port"
+		rm -f "$pidfile"
+		return
+	fi
+	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 1 40); do
+		[ -d "/proc/$pid" ] || break
+		sleep 0.25
+	done
+	if [ -d "/proc/$pid" ]; then
+		kill -KILL -- "-$pid" 2>/dev/null || true
+	fi
+	rm -f "$pidfile"
+	echo "reference-glance: stopped (pid $pid)"
+}
+
+status() {
+	local pid
+	if pid=$(running) && answers; then
+		echo "reference-glance: running on $url (pid $pid, data $dir)"
+		return 0
+	fi
+	if answers; then
+		echo "reference-glance: $url answers, but not a server this script started"
+		return 0
+	fi
+	echo "reference-glance: not running on $url"
+	return 1
+}
+
+case $cmd in
+start) start ;;
+stop) stop ;;
+status) status ;;
+pid)
+	# The server's pid (the parent of its worker), for glance-bench -pid.
+	running || exit 1
+	;;
+*)
+	echo "usage: $0 start|stop|status|pid [port] [trusted|noauth]" >&2
+	exit 2
+	;;
+esac
