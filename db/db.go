@@ -1,0 +1,272 @@
+// Package db stores images, their properties, tags, locations and members in
+// the tables of Glance's own database (glance/db/sqlalchemy), so that
+// glance-go and Glance can serve the same database.
+//
+// The embedded default is pure-Go SQLite; MySQL and MariaDB are reached with
+// the same connection strings Glance's [database] connection option takes.
+// Open connects, Sync creates or upgrades the schema, and Images and Members
+// hand out per-request repositories that apply the caller's visibility
+// (glance/db/sqlalchemy/api.py and glance/db/utils.py are the counterpart).
+package db
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/go-sql-driver/mysql"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/glance-go/glance-go/domain"
+)
+
+// Config is the [database] section of glance-api.conf.
+type Config struct {
+	// Connection is an oslo.db URL ("sqlite:////var/lib/glance/glance.sqlite",
+	// "mysql+pymysql://glance:pw@db/glance?charset=utf8"), ":memory:", or a
+	// go-sql-driver DSN ("glance:pw@tcp(db:3306)/glance").
+	Connection      string
+	MaxOpenConns    int           // 0: the driver's default (1 for an in-memory SQLite)
+	MaxIdleConns    int           // 0: the driver's default
+	ConnMaxLifetime time.Duration // 0: connections are reused forever
+}
+
+// dialect names the SQL flavour a DB speaks.
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectMySQL
+)
+
+// DB is an open database. It is safe for concurrent use.
+type DB struct {
+	g       *gorm.DB
+	dialect dialect
+}
+
+// OpError is a failure of the database itself (not of the request): the
+// connection dropped, the disk is full, the schema is broken. It unwraps to
+// domain.ErrUnavailable and to the driver's error.
+type OpError struct {
+	Op  string
+	Err error
+}
+
+func (e *OpError) Error() string { return "db: " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns domain.ErrUnavailable and the underlying error.
+func (e *OpError) Unwrap() []error { return []error{domain.ErrUnavailable, e.Err} }
+
+// opErr wraps a driver error in an OpError, passing domain errors and
+// context cancellations through unchanged.
+func opErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *domain.Error
+	if errors.As(err, &de) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var oe *OpError
+	if errors.As(err, &oe) {
+		return err
+	}
+	return &OpError{Op: op, Err: err}
+}
+
+// Open connects to the database named by cfg.Connection and checks that it
+// answers. It does not create or check the schema: call Sync or CheckSchema.
+// SQLite runs in WAL mode with a busy timeout and foreign keys on; MySQL
+// connections use utf8mb4, UTC and parsed times.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	dial, dsn, memory, err := parseConnection(cfg.Connection)
+	if err != nil {
+		return nil, err
+	}
+	var dl gorm.Dialector
+	if dial == dialectSQLite {
+		dl = sqlite.Open(dsn)
+	} else {
+		dl = gormmysql.New(gormmysql.Config{DSN: dsn, DefaultStringSize: 255})
+	}
+	g, err := gorm.Open(dl, &gorm.Config{
+		SkipDefaultTransaction: true,
+		Logger:                 logger.Default.LogMode(logger.Silent),
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, opErr("open", err)
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		return nil, opErr("open", err)
+	}
+	switch {
+	case memory:
+		// Every connection to ":memory:" is a database of its own: keep one.
+		sqlDB.SetMaxOpenConns(1)
+	case cfg.MaxOpenConns > 0:
+		sqlDB.SetMaxOpenConns(cfg.MaxOpenConns)
+	}
+	if memory {
+		sqlDB.SetMaxIdleConns(1)
+		sqlDB.SetConnMaxLifetime(0)
+	} else {
+		if cfg.MaxIdleConns > 0 {
+			sqlDB.SetMaxIdleConns(cfg.MaxIdleConns)
+		}
+		if cfg.ConnMaxLifetime > 0 {
+			sqlDB.SetConnMaxLifetime(cfg.ConnMaxLifetime)
+		}
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, opErr("open", err)
+	}
+	return &DB{g: g, dialect: dial}, nil
+}
+
+// Close closes every connection.
+func (d *DB) Close() error {
+	sqlDB, err := d.g.DB()
+	if err != nil {
+		return opErr("close", err)
+	}
+	return opErr("close", sqlDB.Close())
+}
+
+// Gorm returns the underlying gorm handle, for tests and tools.
+func (d *DB) Gorm() *gorm.DB { return d.g }
+
+// sqlitePragmas are applied to every SQLite connection. Write transactions
+// take the write lock when they begin, so that a read-then-write transaction
+// waits for the lock instead of failing with SQLITE_BUSY.
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+
+// parseConnection turns a connection string into a dialect and a driver DSN.
+func parseConnection(conn string) (d dialect, dsn string, memory bool, err error) {
+	conn = strings.TrimSpace(conn)
+	bad := func(why string) (dialect, string, bool, error) {
+		return 0, "", false, domain.Errorf(domain.ErrInvalid, "Invalid [database] connection %q: %s", redact(conn), why)
+	}
+	switch {
+	case conn == "":
+		return bad("it is empty")
+	case conn == ":memory:" || conn == "sqlite://" || conn == "sqlite:///:memory:" || conn == "sqlite:///":
+		return dialectSQLite, ":memory:?" + sqlitePragmas, true, nil
+	case strings.HasPrefix(conn, "sqlite:///"):
+		path := strings.TrimPrefix(conn, "sqlite:///") // "/abs" for sqlite:////abs, "rel" otherwise
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if path == "" || path == ":memory:" {
+			return dialectSQLite, ":memory:?" + sqlitePragmas, true, nil
+		}
+		return dialectSQLite, path + "?" + sqlitePragmas + "&_pragma=journal_mode(WAL)", false, nil
+	case strings.HasPrefix(conn, "sqlite:"):
+		return bad("use sqlite:////absolute/path or sqlite:///relative/path")
+	case strings.HasPrefix(conn, "mysql:") || strings.HasPrefix(conn, "mysql+"):
+		cfg, err := mysqlURL(conn)
+		if err != nil {
+			return bad(err.Error())
+		}
+		return dialectMySQL, finishMySQL(cfg).FormatDSN(), false, nil
+	case strings.Contains(conn, "://"):
+		return bad("only sqlite and mysql are supported")
+	}
+	cfg, perr := mysql.ParseDSN(conn)
+	if perr != nil {
+		return bad(perr.Error())
+	}
+	return dialectMySQL, finishMySQL(cfg).FormatDSN(), false, nil
+}
+
+// mysqlURL parses the SQLAlchemy form mysql[+driver]://user:pw@host[:port]/db?opts.
+func mysqlURL(conn string) (*mysql.Config, error) {
+	u, err := url.Parse(conn)
+	if err != nil {
+		return nil, errors.New("not a URL")
+	}
+	cfg := mysql.NewConfig()
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	if cfg.DBName == "" {
+		return nil, errors.New("no database name")
+	}
+	q := u.Query()
+	if sock := q.Get("unix_socket"); sock != "" {
+		cfg.Net, cfg.Addr = "unix", sock
+	} else {
+		host := u.Hostname()
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		port := u.Port()
+		if port == "" {
+			port = "3306"
+		}
+		cfg.Net = "tcp"
+		cfg.Addr = joinHostPort(host, port)
+	}
+	return cfg, nil
+}
+
+func joinHostPort(host, port string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + port
+	}
+	return host + ":" + port
+}
+
+// finishMySQL forces the connection settings the package relies on.
+func finishMySQL(cfg *mysql.Config) *mysql.Config {
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	// UPDATE reports matched rows, so that a compare-and-swap that rewrites
+	// identical values still counts as a win.
+	cfg.ClientFoundRows = true
+	cfg.Collation = "utf8mb4_general_ci"
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	delete(cfg.Params, "charset")
+	cfg.Params["time_zone"] = "'+00:00'"
+	cfg.Params["sql_mode"] = "'TRADITIONAL'"
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	return cfg
+}
+
+// redact hides the password of a connection URL or DSN.
+func redact(conn string) string {
+	if u, err := url.Parse(conn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "***")
+			return u.String()
+		}
+	}
+	if at := strings.LastIndex(conn, "@"); at >= 0 {
+		if colon := strings.Index(conn[:at], ":"); colon >= 0 && !strings.Contains(conn[:at], "/") {
+			return conn[:colon+1] + "***" + conn[at:]
+		}
+	}
+	return conn
+}
+
+// String describes the database, without credentials.
+func (d *DB) String() string {
+	if d.dialect == dialectSQLite {
+		return "sqlite"
+	}
+	return "mysql"
+}

@@ -1,0 +1,100 @@
+// Package dbtest runs database tests against every dialect glance-go
+// supports: SQLite always, MySQL or MariaDB when GLANCE_TEST_MYSQL_DSN names
+// a server (a go-sql-driver DSN such as "root@tcp(127.0.0.1:3306)/test").
+// Each run gets a fresh, synced database that is removed afterwards.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/glance-go/glance-go/db"
+)
+
+// EnvMySQL is the environment variable that enables the MySQL runs.
+const EnvMySQL = "GLANCE_TEST_MYSQL_DSN"
+
+// ForEachDialect runs fn as a subtest once per available dialect, each time
+// on a new database created with db.Sync.
+func ForEachDialect(t *testing.T, fn func(t *testing.T, d *db.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) {
+		fn(t, OpenSQLite(t))
+	})
+	t.Run("mysql", func(t *testing.T) {
+		fn(t, OpenMySQL(t))
+	})
+}
+
+// OpenSQLite returns a synced SQLite database in a file under t.TempDir.
+func OpenSQLite(t testing.TB) *db.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "glance.sqlite")
+	return openSynced(t, db.Config{Connection: "sqlite:///" + path})
+}
+
+// OpenMySQL returns a synced database on the server named by
+// GLANCE_TEST_MYSQL_DSN, created for this test and dropped after it. It
+// skips the test when the variable is unset.
+func OpenMySQL(t testing.TB) *db.DB {
+	t.Helper()
+	dsn := MySQLDSN(t)
+	return openSynced(t, db.Config{Connection: dsn})
+}
+
+// MySQLDSN creates an empty database on the server named by
+// GLANCE_TEST_MYSQL_DSN, arranges for it to be dropped after the test, and
+// returns a DSN for it. It skips the test when the variable is unset.
+func MySQLDSN(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(EnvMySQL)
+	if base == "" {
+		t.Skipf("MySQL tests skipped: set %s, e.g. %s='root@tcp(127.0.0.1:3306)/test'", EnvMySQL, EnvMySQL)
+	}
+	cfg, err := mysql.ParseDSN(base)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvMySQL, err)
+	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	name := "glance_test_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8"); err != nil {
+		admin.Close()
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+		admin.Close()
+	})
+	cfg.DBName = name
+	return cfg.FormatDSN()
+}
+
+func openSynced(t testing.TB, cfg db.Config) *db.DB {
+	t.Helper()
+	ctx := context.Background()
+	d, err := db.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open %s: %v", cfg.Connection, err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Sync(ctx); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	return d
+}
