@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -216,6 +217,13 @@ func TestMainExitCodesAndJSON(t *testing.T) {
 	}
 	if doc.UploadBytes != 64<<10 || len(doc.Metrics) != len(labels) {
 		t.Errorf("JSON has upload_bytes %d and %d metrics, want %d and %d", doc.UploadBytes, len(doc.Metrics), 64<<10, len(labels))
+	}
+	jsonFile := filepath.Join(t.TempDir(), "r.json")
+	if code := run(append(args[:len(args)-2], "-q", "-json-out", jsonFile), io.Discard, io.Discard); code != 0 {
+		t.Fatalf("-json-out run: exit %d", code)
+	}
+	if b, err := os.ReadFile(jsonFile); err != nil || !json.Valid(b) {
+		t.Errorf("-json-out file: %v, valid JSON %v", err, json.Valid(b))
 	}
 	if errb.Len() != 0 {
 		t.Errorf("-q still printed progress: %s", errb.String())

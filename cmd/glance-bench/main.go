@@ -10,7 +10,7 @@
 //	glance-bench [-endpoint http://127.0.0.1:9292] [-rounds 3] [-seed 2000]
 //	             [-upload-size 1GiB] [-concurrent 8 -concurrent-size 128MiB]
 //	             [-skip list25,upload] [-duration 10s] [-max-ops 300]
-//	             [-pid N] [-json] [-keep] [-cleanup]
+//	             [-pid N] [-json] [-json-out FILE] [-keep] [-cleanup]
 //
 // Identity headers (X-Identity-Status: Confirmed, X-Project-Id, X-User-Id,
 // X-Roles) are sent with every request; servers without authentication
@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		skip, pids     string
 		asJSON, quiet  bool
 		cleanupOnly    bool
+		jsonOut        string
 	)
 	fs.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:9292", "Glance v2 endpoint (loopback only)")
 	fs.StringVar(&cfg.Identity.Project, "project", "bench", "X-Project-Id to send")
@@ -69,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Keep, "keep", false, "leave the images made in place (a later run reuses the seeded ones)")
 	fs.BoolVar(&cleanupOnly, "cleanup", false, "only delete the images tagged "+TagBench+" and exit")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON instead of a table")
+	fs.StringVar(&jsonOut, "json-out", "", "also write the JSON report to this file")
 	fs.BoolVar(&quiet, "q", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -131,6 +133,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		err = WriteTable(stdout, rep)
 	}
+	if err == nil && jsonOut != "" {
+		err = writeJSONFile(jsonOut, rep)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "glance-bench: writing the report: %v\n", err)
 		return 1
@@ -139,4 +144,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+func writeJSONFile(path string, rep *Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := WriteJSON(f, rep); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

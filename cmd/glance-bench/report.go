@@ -68,10 +68,20 @@ func WriteTable(w io.Writer, r *Report) error {
 		name, r.Rounds, r.SeedImages, seedProps)
 	fmt.Fprintf(w, "upload %s (%s); %d concurrent uploads of %s; lists on a %s; MB = 10^6 bytes\n",
 		ByteSize(r.UploadSize), r.UploadMode, r.Concurrent, ByteSize(r.ConcurrentSize), r.ListConn)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "operation\tunit\tmedian\trounds\tn/round\t\n")
 	ms := append([]*Metric(nil), r.Metrics...)
 	sortMetrics(ms)
+	rss := fmt.Sprintf("server peak RSS (%d processes, summed)", r.Processes)
+	width := len("operation")
+	for _, m := range ms {
+		width = max(width, len(label(m)))
+	}
+	if r.PeakRSS > 0 {
+		width = max(width, len(rss))
+	}
+	// The first column is padded here so it reads left-aligned; tabwriter
+	// right-aligns the figures.
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tunit\tmedian\trounds\tn/round\t\n", width, "operation")
 	for _, m := range ms {
 		rounds := make([]string, len(m.Rounds))
 		for i, v := range m.Rounds {
@@ -81,12 +91,12 @@ func WriteTable(w io.Writer, r *Report) error {
 		for i, v := range m.Samples {
 			samples[i] = fmt.Sprint(v)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", label(m), m.Unit, num(m.Median),
+		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t\n", width, label(m), m.Unit, num(m.Median),
 			strings.Join(rounds, " "), strings.Join(samples, " "))
 	}
 	if r.PeakRSS > 0 {
-		fmt.Fprintf(tw, "server peak RSS (%d processes, summed)\tMB\t%.0f\t\t\t\n", r.Processes, float64(r.PeakRSS)/1e6)
-		fmt.Fprintf(tw, "server VmHWM (summed)\tMB\t%.0f\t\t\t\n", float64(r.PeakHWM)/1e6)
+		fmt.Fprintf(tw, "%-*s\tMB\t%.0f\t\t\t\n", width, rss, float64(r.PeakRSS)/1e6)
+		fmt.Fprintf(tw, "%-*s\tMB\t%.0f\t\t\t\n", width, "server VmHWM (summed)", float64(r.PeakHWM)/1e6)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
