@@ -72,6 +72,7 @@ type snapshot struct {
 	// walking every line of the policy.
 	byAct   map[string]*casbin.Enforcer
 	actions []string // every policy name, sorted
+	stamps  []stamp  // of the model and policy files, when read from files
 	cache   atomic.Pointer[sync.Map]
 	cached  atomic.Int64
 	log     *slog.Logger
@@ -113,6 +114,9 @@ func NewDefault() (*Enforcer, error) {
 }
 
 func (e *Enforcer) loadFiles() (*snapshot, error) {
+	// Stamp the files before reading them: a write that races the read is
+	// then seen as a further change.
+	stamps := []stamp{stampOf(e.modelPath), stampOf(e.policyPath)}
 	mt, err := os.ReadFile(e.modelPath)
 	if err != nil {
 		return nil, fmt.Errorf("policy model: %w", err)
@@ -121,7 +125,12 @@ func (e *Enforcer) loadFiles() (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy file: %w", err)
 	}
-	return load(string(mt), string(pt), e.policyPath, e.log)
+	s, err := load(string(mt), string(pt), e.policyPath, e.log)
+	if err != nil {
+		return nil, err
+	}
+	s.stamps = stamps
+	return s, nil
 }
 
 // Reload reads both files again. On error the policy in force is kept.
@@ -523,7 +532,7 @@ func (e *Enforcer) Watch(ctx context.Context) error {
 	if e.modelPath == "" {
 		return nil
 	}
-	watch(ctx, []string{e.modelPath, e.policyPath}, func() {
+	watch(ctx, []string{e.modelPath, e.policyPath}, e.cur.Load().stamps, func() {
 		if err := e.Reload(); err != nil {
 			e.log.Error("policy change refused; the previous policy stays in force", "error", err)
 			return

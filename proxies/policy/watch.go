@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -26,14 +27,12 @@ func stampOf(path string) stamp {
 	return stamp{mod: fi.ModTime(), size: fi.Size(), ok: true}
 }
 
-// watch calls changed when any of files changes, until ctx ends. A change is
+// watch calls changed when any of files changes from the stamps it was last
+// loaded with, until ctx ends. A change is
 // acted on once the files have stayed the same for one more tick, so that a
 // file caught half-written is not read.
-func watch(ctx context.Context, files []string, changed func()) {
-	last := make([]stamp, len(files))
-	for i, f := range files {
-		last[i] = stampOf(f)
-	}
+func watch(ctx context.Context, files []string, loaded []stamp, changed func()) {
+	last := slices.Clone(loaded)
 	pending := false
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
