@@ -125,9 +125,9 @@ func newTee(src io.Reader, hs ...hash.Hash) *tee {
 func (t *tee) next() {
 	t.slots <- struct{}{}
 	buf := bufPool.Get().(*[]byte)
-	n, err := io.ReadFull(t.src, *buf)
+	n, err := fill(t.src, *buf)
 	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
+	case err == io.EOF:
 		t.eof = true
 	case err != nil:
 		var werr error = err
@@ -214,4 +214,19 @@ func (t *tee) finish() [][]byte {
 		t.wg.Wait()
 	}
 	return t.sums
+}
+
+// fill reads into buf until it is full or src fails. Unlike io.ReadFull it
+// reports only a clean end of stream as io.EOF, so a stream that itself
+// fails with io.ErrUnexpectedEOF is not mistaken for a complete one.
+func fill(src io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := src.Read(buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
