@@ -389,11 +389,9 @@ func load(modelText, policyText, name string, log *slog.Logger) (*snapshot, erro
 	probeTarget := Target{ProjectID: "p", MemberID: "m", Visibility: "shared", Owner: "p"}
 	for _, l := range lines {
 		for i := range probes {
-			res, err := ce.EnforceWithMatcher(l[1], &probes[i], &probeTarget, l[0])
-			if err != nil {
+			if _, err := ce.EnforceWithMatcher(l[1], &probes[i], &probeTarget, l[0]); err != nil {
 				return nil, fmt.Errorf("%s: rule for %s does not evaluate: %v: %s", name, l[0], err, l[1])
 			}
-			_ = res
 		}
 	}
 	for _, a := range s.actions {
