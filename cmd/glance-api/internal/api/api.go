@@ -7,6 +7,7 @@
 package api
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -105,7 +106,7 @@ func New(gw Gateway, opts Options) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Pre(s.requestID, rejectUnknownMethods, s.versionNegotiation, s.authenticate)
+	e.Pre(s.requestID, recoverPanics, rejectUnknownMethods, s.versionNegotiation, s.authenticate)
 	s.routes(e)
 	return e
 }
@@ -172,6 +173,21 @@ func (s *server) routes(e *echo.Echo) {
 func rejectMethod(allow string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		return &httpError{status: http.StatusMethodNotAllowed, header: http.Header{"Allow": {allow}}}
+	}
+}
+
+// recoverPanics turns a panic in a handler or a layer into a logged 500.
+func recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				err = fmt.Errorf("panic: %v", p)
+			}
+		}()
+		return next(c)
 	}
 }
 

@@ -382,3 +382,20 @@ func TestNegotiate(t *testing.T) {
 		}
 	}
 }
+
+// panicGateway fails every request, to check the 500 path.
+type panicGateway struct{}
+
+func (panicGateway) Images(*domain.Caller) (domain.Repo, domain.Factory) { panic("boom") }
+func (panicGateway) Members(*domain.Caller, domain.Image) domain.MemberRepo { panic("boom") }
+
+func TestInternalError(t *testing.T) {
+	h := &harness{t: t, h: New(panicGateway{}, Options{Auth: NoAuth()})}
+	w := h.do("GET", "/v2/images", "", "Accept", "application/json")
+	if w.Code != 500 || jsonMessage(t, w) != explainServer+"<br /><br />\n\n\n" {
+		t.Errorf("panic: %d %s", w.Code, w.Body)
+	}
+	if w.Header().Get("X-Openstack-Request-Id") == "" {
+		t.Error("no request id on 500")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -274,14 +275,19 @@ func (s *server) listImages(c echo.Context) error {
 	}
 	first, nextHref := listLinks(r.URL.RawQuery, next)
 	v := s.view(caller)
-	b := make([]byte, 0, 64+len(page.Images)*900)
+	b := make([]byte, 0, 1024)
 	b = append(b, `{"images": [`...)
 	for i, img := range page.Images {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
 		m := img.Meta()
+		start := len(b)
 		b = v.appendImage(b, &m)
+		if i == 0 && len(page.Images) > 1 {
+			// size the buffer once from the first image
+			b = slices.Grow(b, (len(b)-start+2)*(len(page.Images)-1)*9/8+256)
+		}
 	}
 	b = append(b, `], "first": `...)
 	b = appendString(b, first)

@@ -843,11 +843,12 @@ func TestImageViewMatchesJSON(t *testing.T) {
 	m.VirtualSize = domain.Ptr(int64(5))
 	m.HashAlgo, m.HashValue = domain.Ptr("sha512"), domain.Ptr("abc")
 	m.Properties["quote\"d"] = "<é>"
+	m.ID = `odd"id\é`
 	var got map[string]any
 	if err := json.Unmarshal(imageView{}.appendImage(nil, &m), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got["quote\"d"] != "<é>" || got["virtual_size"] != 5.0 || got["os_hash_algo"] != "sha512" ||
+	if got["self"] != "/v2/images/odd\"id\\é" || got["file"] != "/v2/images/odd\"id\\é/file" || got["quote\"d"] != "<é>" || got["virtual_size"] != 5.0 || got["os_hash_algo"] != "sha512" ||
 		got["size"] != float64(1<<30) || got["owner"] != "tenant-a" || len(got) != 22+len(m.Properties) {
 		t.Errorf("view %v", got)
 	}

@@ -3,7 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -144,13 +144,14 @@ type imageView struct {
 func (v imageView) appendImage(b []byte, m *domain.Meta) []byte {
 	b = append(b, '{')
 	if len(m.Properties) > 0 {
-		keys := make([]string, 0, len(m.Properties))
+		var arr [32]string
+		keys := arr[:0]
 		for k := range m.Properties {
 			if !viewKeys[k] {
 				keys = append(keys, k)
 			}
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		for _, k := range keys {
 			b = appendString(b, k)
 			b = append(b, ": "...)
@@ -241,8 +242,16 @@ func (v imageView) appendImage(b []byte, m *domain.Meta) []byte {
 
 // appendEscapedTail writes s inside an already opened JSON string.
 func appendEscapedTail(b []byte, s string) []byte {
-	q := appendString(nil, s)
-	return append(b, q[1:len(q)-1]...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			start := len(b)
+			b = appendString(b, s)
+			// drop the quotes appendString put around s
+			copy(b[start:], b[start+1:len(b)-1])
+			return b[:len(b)-2]
+		}
+	}
+	return append(b, s...)
 }
 
 // appendAny writes an arbitrary JSON value (location metadata).
