@@ -386,7 +386,7 @@ func TestNegotiate(t *testing.T) {
 // panicGateway fails every request, to check the 500 path.
 type panicGateway struct{}
 
-func (panicGateway) Images(*domain.Caller) (domain.Repo, domain.Factory) { panic("boom") }
+func (panicGateway) Images(*domain.Caller) (domain.Repo, domain.Factory)    { panic("boom") }
 func (panicGateway) Members(*domain.Caller, domain.Image) domain.MemberRepo { panic("boom") }
 
 func TestInternalError(t *testing.T) {
