@@ -42,6 +42,9 @@ type UsageFunc func(ctx context.Context, owner string) (int64, error)
 // Layer returns the quota ring for caller c. usage may be nil when
 // lim.StorageBytes is unlimited.
 func Layer(lim Limits, usage UsageFunc, c *domain.Caller) proxies.Layer {
+	if c == nil {
+		c = &domain.Caller{}
+	}
 	wrap := func(img domain.Image) domain.Image {
 		return &image{Image: proxies.Image{Next: img}, lim: lim, usage: usage, c: c, orig: img.Meta()}
 	}
