@@ -27,8 +27,8 @@ type Gateway interface {
 	Members(c *domain.Caller, img domain.Image) domain.MemberRepo
 }
 
-// Authenticator turns a request into a caller. An error wrapping
-// domain.ErrUnauthorized-like failures (any error) answers 401.
+// Authenticator turns a request into a caller (the seam for Keystone). Any
+// error it returns answers 401 with webob's text.
 type Authenticator interface {
 	Authenticate(r *http.Request) (*domain.Caller, error)
 }
