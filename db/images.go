@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -53,7 +54,7 @@ func (r *ImageRepo) visibleClause() (string, []any) {
 	var args []any
 	if r.c.ProjectID != "" {
 		clause += " OR images.owner = ? OR (images.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m" +
-			" WHERE m.image_id = images.id AND m.member = ? AND m.deleted = 0))"
+			" WHERE m.image_id = images.id AND m.member = ? AND +m.deleted = 0))"
 		args = append(args, r.c.ProjectID, r.c.ProjectID)
 	}
 	return clause + ")", args
@@ -82,7 +83,7 @@ func (r *ImageRepo) Get(ctx context.Context, id string) (domain.Image, error) {
 // get loads one visible, non-deleted image with its children.
 func (r *ImageRepo) get(g *gorm.DB, id string) (domain.Meta, error) {
 	vis, vargs := r.visibleClause()
-	q := "SELECT " + imageColumns + " FROM images WHERE images.id = ? AND images.deleted = 0 AND " + vis
+	q := "SELECT " + imageColumns + " FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
 	metas, err := r.queryImages(g, q, append([]any{id}, vargs...)...)
 	if err != nil {
 		return domain.Meta{}, err
@@ -154,7 +155,29 @@ func (r *ImageRepo) loadChildren(g *gorm.DB, metas []domain.Meta) error {
 }
 
 func (r *ImageRepo) loadProperties(g *gorm.DB, ids []string, metas []domain.Meta, index map[string]int) error {
-	rows, err := g.Raw("SELECT image_id, name, value FROM image_properties WHERE image_id IN ? AND deleted = 0", ids).Rows()
+	if r.d.dialect == dialectSQLite {
+		// One row per image: the driver's per-row cost dominates otherwise.
+		rows, err := g.Raw("SELECT image_id, json_group_object(name, COALESCE(value, '')) FROM image_properties"+
+			" WHERE image_id IN ? AND +deleted = 0 GROUP BY image_id", ids).Rows()
+		if err != nil {
+			return opErr("load properties", err)
+		}
+		defer rows.Close()
+		var id string
+		var obj []byte
+		for rows.Next() {
+			if err := rows.Scan(&id, &obj); err != nil {
+				return opErr("load properties", err)
+			}
+			if i, ok := index[id]; ok {
+				if err := json.Unmarshal(obj, &metas[i].Properties); err != nil {
+					return opErr("load properties", err)
+				}
+			}
+		}
+		return opErr("load properties", rows.Err())
+	}
+	rows, err := g.Raw("SELECT image_id, name, value FROM image_properties WHERE image_id IN ? AND +deleted = 0", ids).Rows()
 	if err != nil {
 		return opErr("load properties", err)
 	}
@@ -173,7 +196,28 @@ func (r *ImageRepo) loadProperties(g *gorm.DB, ids []string, metas []domain.Meta
 }
 
 func (r *ImageRepo) loadTags(g *gorm.DB, ids []string, metas []domain.Meta, index map[string]int) error {
-	rows, err := g.Raw("SELECT image_id, value FROM image_tags WHERE image_id IN ? AND deleted = 0", ids).Rows()
+	if r.d.dialect == dialectSQLite {
+		rows, err := g.Raw("SELECT image_id, json_group_array(value) FROM image_tags"+
+			" WHERE image_id IN ? AND +deleted = 0 GROUP BY image_id", ids).Rows()
+		if err != nil {
+			return opErr("load tags", err)
+		}
+		defer rows.Close()
+		var id string
+		var arr []byte
+		for rows.Next() {
+			if err := rows.Scan(&id, &arr); err != nil {
+				return opErr("load tags", err)
+			}
+			if i, ok := index[id]; ok {
+				if err := json.Unmarshal(arr, &metas[i].Tags); err != nil {
+					return opErr("load tags", err)
+				}
+			}
+		}
+		return opErr("load tags", rows.Err())
+	}
+	rows, err := g.Raw("SELECT image_id, value FROM image_tags WHERE image_id IN ? AND +deleted = 0", ids).Rows()
 	if err != nil {
 		return opErr("load tags", err)
 	}
@@ -192,7 +236,7 @@ func (r *ImageRepo) loadTags(g *gorm.DB, ids []string, metas []domain.Meta, inde
 
 func (r *ImageRepo) loadLocations(g *gorm.DB, ids []string, metas []domain.Meta, index map[string]int) error {
 	rows, err := g.Raw("SELECT id, image_id, value, meta_data, status FROM image_locations"+
-		" WHERE image_id IN ? AND deleted = 0 ORDER BY id", ids).Rows()
+		" WHERE image_id IN ? AND +deleted = 0 ORDER BY id", ids).Rows()
 	if err != nil {
 		return opErr("load locations", err)
 	}
@@ -401,7 +445,7 @@ func (r *ImageRepo) Save(ctx context.Context, img domain.Image, from domain.Stat
 		}
 		q := "UPDATE images SET name = ?, size = ?, status = ?, updated_at = ?, disk_format = ?, container_format = ?," +
 			" checksum = ?, owner = ?, min_disk = ?, min_ram = ?, protected = ?, virtual_size = ?, visibility = ?," +
-			" os_hidden = ?, os_hash_algo = ?, os_hash_value = ? WHERE id = ? AND deleted = 0"
+			" os_hidden = ?, os_hash_algo = ?, os_hash_value = ? WHERE id = ? AND +deleted = 0"
 		args := []any{nullStr(m.Name), nullInt(m.Size), string(m.Status), ts(t), nullStr(m.DiskFormat),
 			nullStr(m.ContainerFormat), nullStr(m.Checksum), nullStr(owner), m.MinDisk, m.MinRAM,
 			boolInt(m.Protected), nullInt(m.VirtualSize), string(m.Visibility), boolInt(m.Hidden),
@@ -436,7 +480,7 @@ func casConflict(current, next, from domain.Status) error {
 // whyNotSaved explains an UPDATE that matched no row.
 func (r *ImageRepo) whyNotSaved(tx *gorm.DB, id string, next, from domain.Status) error {
 	var st []string
-	if err := tx.Raw("SELECT status FROM images WHERE id = ? AND deleted = 0", id).Scan(&st).Error; err != nil {
+	if err := tx.Raw("SELECT status FROM images WHERE id = ? AND +deleted = 0", id).Scan(&st).Error; err != nil {
 		return opErr("save image", err)
 	}
 	if len(st) == 0 {
@@ -458,7 +502,7 @@ type stored struct {
 // (glance/db/sqlalchemy/api._check_mutate_authorization).
 func (r *ImageRepo) lockForMutation(tx *gorm.DB, id string) (stored, error) {
 	vis, vargs := r.visibleClause()
-	q := "SELECT images.owner, images.status FROM images WHERE images.id = ? AND images.deleted = 0 AND " + vis
+	q := "SELECT images.owner, images.status FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
 	if r.d.dialect == dialectMySQL {
 		q += " FOR UPDATE"
 	}
@@ -550,7 +594,7 @@ func syncProperties(tx *gorm.DB, id string, props map[string]string, t time.Time
 // (glance/db/sqlalchemy/api.image_tag_set_all).
 func syncTags(tx *gorm.DB, id string, tags []string, t time.Time) error {
 	var live []string
-	if err := tx.Raw("SELECT value FROM image_tags WHERE image_id = ? AND deleted = 0", id).Scan(&live).Error; err != nil {
+	if err := tx.Raw("SELECT value FROM image_tags WHERE image_id = ? AND +deleted = 0", id).Scan(&live).Error; err != nil {
 		return opErr("save tags", err)
 	}
 	want := map[string]bool{}
@@ -579,7 +623,7 @@ func syncTags(tx *gorm.DB, id string, tags []string, t time.Time) error {
 	}
 	if len(gone) > 0 {
 		err := tx.Exec("UPDATE image_tags SET deleted = 1, deleted_at = ?, updated_at = ?"+
-			" WHERE image_id = ? AND deleted = 0 AND value IN ?", ts(t), ts(t), id, gone).Error
+			" WHERE image_id = ? AND +deleted = 0 AND value IN ?", ts(t), ts(t), id, gone).Error
 		if err != nil {
 			return opErr("save tags", err)
 		}
@@ -599,7 +643,7 @@ func syncLocations(tx *gorm.DB, id string, locs []domain.Location, t time.Time) 
 		meta          sql.NullString
 	}
 	live := map[int64]row{}
-	rows, err := tx.Raw("SELECT id, value, meta_data, status FROM image_locations WHERE image_id = ? AND deleted = 0", id).Rows()
+	rows, err := tx.Raw("SELECT id, value, meta_data, status FROM image_locations WHERE image_id = ? AND +deleted = 0", id).Rows()
 	if err != nil {
 		return opErr("save locations", err)
 	}
@@ -699,7 +743,7 @@ func (r *ImageRepo) Remove(ctx context.Context, img domain.Image) error {
 		if m.DeletedAt != nil {
 			t = m.DeletedAt.UTC()
 		}
-		res := tx.Exec("UPDATE images SET status = ?, deleted = 1, deleted_at = ?, updated_at = ? WHERE id = ? AND deleted = 0",
+		res := tx.Exec("UPDATE images SET status = ?, deleted = 1, deleted_at = ?, updated_at = ? WHERE id = ? AND +deleted = 0",
 			string(status), ts(t), ts(t), m.ID)
 		if res.Error != nil {
 			return opErr("remove image", res.Error)
@@ -708,12 +752,12 @@ func (r *ImageRepo) Remove(ctx context.Context, img domain.Image) error {
 			return notFound(m.ID)
 		}
 		if err := tx.Exec("UPDATE image_locations SET deleted = 1, status = 'deleted', deleted_at = ?, updated_at = ?"+
-			" WHERE image_id = ? AND deleted = 0", ts(t), ts(t), m.ID).Error; err != nil {
+			" WHERE image_id = ? AND +deleted = 0", ts(t), ts(t), m.ID).Error; err != nil {
 			return opErr("remove image", err)
 		}
 		for _, child := range []string{"image_properties", "image_members", "image_tags"} {
 			if err := tx.Exec("UPDATE "+child+" SET deleted = 1, deleted_at = ?, updated_at = ?"+
-				" WHERE image_id = ? AND deleted = 0", ts(t), ts(t), m.ID).Error; err != nil {
+				" WHERE image_id = ? AND +deleted = 0", ts(t), ts(t), m.ID).Error; err != nil {
 				return opErr("remove image", err)
 			}
 		}
@@ -728,8 +772,8 @@ func (r *ImageRepo) Remove(ctx context.Context, img domain.Image) error {
 func (d *DB) Usage(ctx context.Context, owner string) (int64, error) {
 	var total sql.NullInt64
 	err := d.g.WithContext(ctx).Raw("SELECT SUM(images.size * (SELECT COUNT(*) FROM image_locations l"+
-		" WHERE l.image_id = images.id AND l.deleted = 0 AND l.status <> 'deleted'))"+
-		" FROM images WHERE images.owner = ? AND images.deleted = 0 AND images.size > 0"+
+		" WHERE l.image_id = images.id AND +l.deleted = 0 AND l.status <> 'deleted'))"+
+		" FROM images WHERE images.owner = ? AND +images.deleted = 0 AND images.size > 0"+
 		" AND images.status NOT IN ('killed', 'deleted', 'pending_delete')", owner).Row().Scan(&total)
 	if err != nil {
 		return 0, opErr("usage", err)

@@ -132,9 +132,9 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 		return domain.Page{Images: []domain.Image{}}, nil
 	}
 	var w where
-	w.add("images.deleted = 0")
+	w.add("+images.deleted = 0")
 	w.add("images.status <> 'killed'")
-	w.add("images.os_hidden = ?", boolInt(q.Hidden))
+	w.add("+images.os_hidden = ?", boolInt(q.Hidden))
 	if q.Protected != nil {
 		w.add("images.protected = ?", boolInt(*q.Protected))
 	}
@@ -144,10 +144,10 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 		}
 	}
 	for _, tag := range q.Tags {
-		w.add("EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = images.id AND t.deleted = 0 AND t.value = ?)", tag)
+		w.add("EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = images.id AND +t.deleted = 0 AND t.value = ?)", tag)
 	}
 	for name, value := range q.Properties {
-		w.add("EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = images.id AND p.deleted = 0"+
+		w.add("EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = images.id AND +p.deleted = 0"+
 			" AND p.name = ? AND p.value = ?)", name, value)
 	}
 	if err := r.addVisibility(&w, q); err != nil {
@@ -198,24 +198,20 @@ func (r *ImageRepo) addVisibility(w *where, q domain.ListQuery) error {
 	if !r.c.IsAdmin {
 		// The union of public and community images, the caller's own, and
 		// shared images with a membership row for the caller in the asked
-		// status. A caller without a project matches any live member row,
-		// as Glance's query does.
-		member := "m.image_id = images.id AND m.deleted = 0"
-		var margs []any
-		if r.c.ProjectID != "" {
-			member += " AND m.member = ?"
-			margs = append(margs, r.c.ProjectID)
+		// status. Glance also lists, to a caller without a project, every
+		// shared image that has any member; such a caller cannot read them,
+		// so they are left out here.
+		if r.c.ProjectID == "" {
+			w.add("images.visibility IN ('public', 'community')")
+		} else {
+			member := "m.image_id = images.id AND +m.deleted = 0 AND m.member = ?"
+			margs := []any{r.c.ProjectID, r.c.ProjectID}
 			if memberStatus != "all" {
 				member += " AND m.status = ?"
 				margs = append(margs, memberStatus)
 			}
-		}
-		shared := "(images.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m WHERE " + member + "))"
-		if r.c.ProjectID != "" {
-			w.add("(images.visibility IN ('public', 'community') OR images.owner = ? OR "+shared+")",
-				append([]any{r.c.ProjectID}, margs...)...)
-		} else {
-			w.add("(images.visibility IN ('public', 'community') OR "+shared+")", margs...)
+			w.add("(images.visibility IN ('public', 'community') OR images.owner = ? OR"+
+				" (images.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m WHERE "+member+")))", margs...)
 		}
 	}
 	switch v := q.Visibility; {
@@ -290,7 +286,7 @@ func (r *ImageRepo) addMarker(g *gorm.DB, w *where, marker string, keys, dirs []
 		exprs[i] = sortColumns[k]
 	}
 	vis, vargs := r.visibleClause()
-	rows, err := g.Raw("SELECT "+strings.Join(exprs, ", ")+" FROM images WHERE images.id = ? AND images.deleted = 0 AND "+vis,
+	rows, err := g.Raw("SELECT "+strings.Join(exprs, ", ")+" FROM images WHERE images.id = ? AND +images.deleted = 0 AND "+vis,
 		append([]any{marker}, vargs...)...).Rows()
 	if err != nil {
 		return opErr("list images", err)

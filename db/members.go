@@ -44,7 +44,7 @@ func (r *MemberRepo) find(g *gorm.DB, member string) ([]domain.Member, error) {
 			w.add("(images.owner = ? OR image_members.member = ?)", r.c.ProjectID, r.c.ProjectID)
 		}
 	}
-	w.add("image_members.deleted = 0")
+	w.add("+image_members.deleted = 0")
 	w.add("image_members.image_id = ?", r.imageID)
 	if member != "" {
 		w.add("image_members.member = ?", member)
@@ -106,7 +106,7 @@ func (r *MemberRepo) Get(ctx context.Context, member string) (domain.Member, err
 // deleted, locking its row on MySQL so that member changes of one image
 // are serialised.
 func (r *MemberRepo) lockImage(tx *gorm.DB) error {
-	q := "SELECT id FROM images WHERE id = ? AND deleted = 0"
+	q := "SELECT id FROM images WHERE id = ? AND +deleted = 0"
 	if r.d.dialect == dialectMySQL {
 		q += " FOR UPDATE"
 	}
@@ -150,7 +150,7 @@ func (r *MemberRepo) Add(ctx context.Context, m domain.Member) error {
 			return err
 		}
 		var live int64
-		if err := tx.Raw("SELECT COUNT(*) FROM image_members WHERE image_id = ? AND member = ? AND deleted = 0",
+		if err := tx.Raw("SELECT COUNT(*) FROM image_members WHERE image_id = ? AND member = ? AND +deleted = 0",
 			r.imageID, m.MemberID).Scan(&live).Error; err != nil {
 			return opErr("add member", err)
 		}
@@ -186,7 +186,7 @@ func (r *MemberRepo) Save(ctx context.Context, m domain.Member) error {
 		return r.memberNotFound(m.MemberID)
 	}
 	res := r.d.g.WithContext(ctx).Exec("UPDATE image_members SET status = ?, can_share = ?, updated_at = ?"+
-		" WHERE image_id = ? AND member = ? AND deleted = 0",
+		" WHERE image_id = ? AND member = ? AND +deleted = 0",
 		string(m.Status), boolInt(m.CanShare), ts(now()), r.imageID, m.MemberID)
 	if res.Error != nil {
 		return opErr("save member", res.Error)
@@ -204,7 +204,7 @@ func (r *MemberRepo) Remove(ctx context.Context, m domain.Member) error {
 	}
 	t := now()
 	res := r.d.g.WithContext(ctx).Exec("UPDATE image_members SET deleted = 1, deleted_at = ?, updated_at = ?"+
-		" WHERE image_id = ? AND member = ? AND deleted = 0", ts(t), ts(t), r.imageID, m.MemberID)
+		" WHERE image_id = ? AND member = ? AND +deleted = 0", ts(t), ts(t), r.imageID, m.MemberID)
 	if res.Error != nil {
 		return opErr("remove member", res.Error)
 	}

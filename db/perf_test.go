@@ -1,0 +1,90 @@
+package db_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/glance-go/glance-go/db"
+	"github.com/glance-go/glance-go/db/dbtest"
+	"github.com/glance-go/glance-go/domain"
+)
+
+// seedMany stores n public images with 10 properties and 2 tags each, in
+// one transaction.
+func seedMany(tb testing.TB, d *db.DB, n int) {
+	tb.Helper()
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	err := d.Gorm().Transaction(func(tx *gorm.DB) error {
+		for i := 0; i < n; i++ {
+			id := domain.NewUUID()
+			at := base.Add(time.Duration(i) * time.Second).Format("2006-01-02 15:04:05.000000")
+			if err := tx.Exec("INSERT INTO images (id, name, size, status, created_at, updated_at, deleted, disk_format,"+
+				" container_format, owner, min_disk, min_ram, protected, visibility, os_hidden)"+
+				" VALUES (?, ?, ?, 'active', ?, ?, 0, 'raw', 'bare', 'p1', 0, 0, 0, 'public', 0)",
+				id, fmt.Sprintf("image-%d", i), i*1024, at, at).Error; err != nil {
+				return err
+			}
+			for p := 0; p < 10; p++ {
+				if err := tx.Exec("INSERT INTO image_properties (image_id, name, value, created_at, deleted) VALUES (?, ?, ?, ?, 0)",
+					id, fmt.Sprintf("prop_%d", p), fmt.Sprintf("value %d of %d", p, i), at).Error; err != nil {
+					return err
+				}
+			}
+			for _, tag := range []string{"tag-a", fmt.Sprintf("tag-%d", i%7)} {
+				if err := tx.Exec("INSERT INTO image_tags (image_id, value, created_at, deleted) VALUES (?, ?, ?, 0)",
+					id, tag, at).Error; err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestListPerformance lists 1000 of 2,000 images with 10 properties and 2
+// tags each. The target is well under 50 ms on SQLite; the assertion leaves
+// room for slow or busy machines.
+func TestListPerformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeding 2,000 images is slow for -short")
+	}
+	d := dbtest.OpenSQLite(t)
+	seedMany(t, d, 2000)
+	repo := d.Images(p2)
+	best := time.Hour
+	for round := 0; round < 20; round++ {
+		start := time.Now()
+		p, err := repo.List(ctx, domain.ListQuery{Limit: 1000})
+		elapsed := time.Since(start)
+		wantKind(t, err, nil)
+		if len(p.Images) != 1000 || !p.Full {
+			t.Fatalf("%d images, full=%v", len(p.Images), p.Full)
+		}
+		if m := p.Images[999].Meta(); len(m.Properties) != 10 || len(m.Tags) != 2 {
+			t.Fatalf("children not loaded: %d properties, %d tags", len(m.Properties), len(m.Tags))
+		}
+		best = min(best, elapsed)
+	}
+	t.Logf("list 1000 of 2000: best of 20 = %v", best)
+	if best > 150*time.Millisecond {
+		t.Fatalf("list 1000 of 2000 took %v, want well under 50ms", best)
+	}
+}
+
+func BenchmarkList1000(b *testing.B) {
+	d := dbtest.OpenSQLite(b)
+	seedMany(b, d, 2000)
+	repo := d.Images(p2)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := repo.List(ctx, domain.ListQuery{Limit: 1000}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
