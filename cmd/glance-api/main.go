@@ -1,0 +1,317 @@
+// Command glance-api serves the OpenStack Image API v2.
+//
+// Usage:
+//
+//	glance-api [serve] [--config-file FILE]... [--config-dir DIR]...
+//	glance-api db sync|version [--config-file FILE]...
+//	glance-api policy check [--config-file FILE]... --roles ROLES [--project P] [--owner O] [--member M] [--visibility V] ACTION
+//	glance-api version
+//
+// With no configuration file at all it runs the embedded default: SQLite and
+// image files under ./data, bound to 127.0.0.1:9292, no authentication.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/glance-go/glance-go/cmd/glance-api/internal/api"
+	"github.com/glance-go/glance-go/cmd/glance-api/internal/config"
+	"github.com/glance-go/glance-go/db"
+	"github.com/glance-go/glance-go/domain"
+	"github.com/glance-go/glance-go/gateway"
+	"github.com/glance-go/glance-go/proxies/location"
+	"github.com/glance-go/glance-go/proxies/notifier"
+	"github.com/glance-go/glance-go/proxies/policy"
+	"github.com/glance-go/glance-go/proxies/propprotect"
+	"github.com/glance-go/glance-go/proxies/quota"
+	"github.com/glance-go/glance-go/stores"
+	"github.com/glance-go/glance-go/stores/file"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(os.Args[1:], log); err != nil {
+		fmt.Fprintln(os.Stderr, "glance-api:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, log *slog.Logger) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, log)
+	case "db":
+		return dbCommand(args, log)
+	case "policy":
+		return policyCommand(args, os.Stdout)
+	case "version":
+		fmt.Println(version)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (want serve, db, policy or version)", cmd)
+}
+
+// configFlags registers oslo.config's --config-file and --config-dir, which may
+// be repeated, on fs.
+type configFlags struct {
+	args *config.Args
+}
+
+func (cf *configFlags) register(fs *flag.FlagSet) { cf.args = config.RegisterFlags(fs) }
+
+func (cf *configFlags) embedded() bool { return len(cf.args.Files) == 0 && len(cf.args.Dirs) == 0 }
+
+// load reads the configuration and logs, once, the options it does not use.
+func (cf *configFlags) load(log *slog.Logger) (*config.Config, error) {
+	cfg, ignored, err := config.Load(cf.args.Files, cf.args.Dirs)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	if len(ignored) > 0 {
+		log.Warn(config.FormatIgnored(ignored))
+	}
+	return cfg, cfg.Validate()
+}
+
+func serve(args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("glance-api", flag.ContinueOnError)
+	var cf configFlags
+	cf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	embedded := cf.embedded()
+	cfg, err := cf.load(log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if embedded {
+		// The embedded default keeps everything under ./data.
+		if err := os.MkdirAll(filepath.Dir(config.Default().Store.FilesystemStoreDatadir), 0o750); err != nil {
+			return err
+		}
+	}
+	d, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.CheckSchema(ctx); err != nil {
+		if !embedded {
+			return err
+		}
+		// The embedded default owns its database: create it on first start.
+		log.Info("creating the embedded database", "connection", cfg.Database.Connection)
+		if err := d.Sync(ctx); err != nil {
+			return err
+		}
+	}
+
+	srv, err := newServer(ctx, cfg, d, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindHost, fmt.Sprint(cfg.BindPort)))
+	if err != nil {
+		return err
+	}
+	log.Info("glance-api listening", "addr", ln.Addr().String(), "version", version)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
+	return db.Open(ctx, db.Config{
+		Connection:      cfg.Database.Connection,
+		MaxOpenConns:    cfg.Database.MaxPoolSize,
+		ConnMaxLifetime: time.Duration(cfg.Database.ConnectionRecycleTime) * time.Second,
+	})
+}
+
+// newServer wires the configured parts into an http.Server.
+func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logger) (*http.Server, error) {
+	fileStore, err := file.New(file.Config{
+		DataDir:   cfg.Store.FilesystemStoreDatadir,
+		FilePerm:  filePerm(cfg.Store),
+		ChunkSize: cfg.Store.FilesystemStoreChunkSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filesystem store: %w", err)
+	}
+	enf, err := loadPolicy(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := enf.Watch(ctx); err != nil && ctx.Err() == nil {
+			log.Error("policy file watch stopped", "err", err)
+		}
+	}()
+	var rules *propprotect.Rules
+	if cfg.PropertyProtectionFile != "" {
+		rules, err = propprotect.Load(cfg.PropertyProtectionFile, cfg.PropertyProtectionRuleFormat,
+			func(c *domain.Caller, rule string) bool { return enf.Allowed(c, rule, policy.Target{}) })
+		if err != nil {
+			return nil, fmt.Errorf("property protections: %w", err)
+		}
+	}
+	gw := gateway.New(gateway.Config{
+		DB:       d,
+		Stores:   stores.NewSet(fileStore),
+		Location: location.Options{HashAlgo: cfg.HashingAlgorithm},
+		Limits: quota.Limits{
+			Properties:   cfg.ImagePropertyQuota,
+			Tags:         cfg.ImageTagQuota,
+			Members:      cfg.ImageMemberQuota,
+			Locations:    cfg.ImageLocationQuota,
+			SizeCap:      cfg.ImageSizeCap,
+			StorageBytes: cfg.UserStorageQuotaBytes(),
+		},
+		Enforcer: enf,
+		Sink:     newSink(cfg),
+		Notifier: notifier.Options{
+			PublisherID: cfg.DefaultPublisherID,
+			Disabled:    cfg.DisabledNotifications,
+			Logger:      log,
+		},
+		Rules: rules,
+	})
+	var auth api.Authenticator
+	switch cfg.PasteDeploy.Auth() {
+	case "noauth":
+		auth = api.NoAuth()
+	case "trusted-auth":
+		auth = api.TrustedHeaders(enf.IsAdmin)
+	default:
+		return nil, fmt.Errorf("[paste_deploy] flavor %q is not supported yet (use noauth or trusted-auth)", cfg.PasteDeploy.Flavor)
+	}
+	var schema []byte
+	if cfg.SchemaImageFile != "" {
+		if schema, err = os.ReadFile(cfg.SchemaImageFile); err != nil {
+			return nil, err
+		}
+	}
+	h := api.New(gw, api.Options{
+		LimitDefault:          cfg.LimitParamDefault,
+		LimitMax:              cfg.APILimitMax,
+		ImportMethods:         cfg.EnabledImportMethods,
+		ShowDirectURL:         cfg.ShowImageDirectURL,
+		ShowMultipleLocations: cfg.ShowMultipleLocations,
+		DiskFormats:           cfg.ImageFormat.DiskFormats,
+		ContainerFormats:      cfg.ImageFormat.ContainerFormats,
+		CustomSchema:          schema,
+		PublicEndpoint:        cfg.PublicEndpoint,
+		MaxRequestIDLength:    cfg.MaxRequestIDLength,
+		Auth:                  auth,
+		Logger:                log,
+	})
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}, nil
+}
+
+// filePerm is filesystem_store_file_perm as a mode; 0 leaves the umask's default.
+func filePerm(s config.StoreConfig) os.FileMode {
+	if m, ok := s.FileMode(); ok {
+		return m
+	}
+	return 0
+}
+
+func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Enforcer, error) {
+	if cfg.Policy.PolicyFile == "" && cfg.Policy.ModelFile == "" {
+		return policy.NewDefault()
+	}
+	return policy.New(cfg.Policy.ModelFile, cfg.Policy.PolicyFile, log)
+}
+
+// newSink returns where notifications go ([oslo_messaging_notifications]
+// driver): nowhere by default, as with oslo.messaging's noop driver, or JSON
+// lines on standard error.
+func newSink(cfg *config.Config) notifier.Sink {
+	for _, d := range cfg.Notifications.Driver {
+		switch d {
+		case "log", "messaging", "messagingv2", "routing":
+			return notifier.NewLogSink(os.Stderr)
+		}
+	}
+	return notifier.NewLogSink(io.Discard)
+}
+
+func dbCommand(args []string, log *slog.Logger) error {
+	if len(args) == 0 {
+		return errors.New("usage: glance-api db sync|version [--config-file FILE]")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("glance-api db", flag.ContinueOnError)
+	var cf configFlags
+	cf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := cf.load(log)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	d, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	switch sub {
+	case "sync":
+		if err := d.Sync(ctx); err != nil {
+			return err
+		}
+		fallthrough
+	case "version":
+		v, err := d.Version(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Println(v)
+		return nil
+	}
+	return fmt.Errorf("unknown db command %q (want sync or version)", sub)
+}
