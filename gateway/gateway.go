@@ -12,6 +12,8 @@
 package gateway
 
 import (
+	"context"
+
 	"github.com/glance-go/glance-go/db"
 	"github.com/glance-go/glance-go/domain"
 	"github.com/glance-go/glance-go/proxies"
@@ -23,9 +25,19 @@ import (
 	"github.com/glance-go/glance-go/proxies/quota"
 )
 
+// Database is what the gateway needs of package db: the innermost
+// repositories, built per caller, and the storage usage the quota counts.
+type Database interface {
+	Images(c *domain.Caller) domain.Repo
+	Members(c *domain.Caller, imageID string) domain.MemberRepo
+	Usage(ctx context.Context, owner string) (int64, error)
+}
+
+var _ Database = (*db.DB)(nil)
+
 // Config holds what the layers need. Every field but Rules is required.
 type Config struct {
-	DB       *db.DB
+	DB       Database
 	Stores   location.Stores
 	Location location.Options
 	Limits   quota.Limits
