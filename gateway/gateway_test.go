@@ -49,11 +49,17 @@ func (t *trace) take() []string {
 // it is about to enter that layer.
 func tracer(t *trace, name string) proxies.Layer {
 	var wrap func(domain.Image) domain.Image
-	wrap = func(img domain.Image) domain.Image { return &tracedImage{Image: proxies.Image{Next: img}, t: t, name: name} }
+	wrap = func(img domain.Image) domain.Image {
+		return &tracedImage{Image: proxies.Image{Next: img}, t: t, name: name}
+	}
 	return proxies.Layer{
-		Name:    "trace:" + name,
-		Repo:    func(next domain.Repo) domain.Repo { return &tracedRepo{Repo: proxies.Repo{Next: next, Wrap: wrap}, t: t, name: name} },
-		Factory: func(next domain.Factory) domain.Factory { return &tracedFactory{Factory: proxies.Factory{Next: next, Wrap: wrap}, t: t, name: name} },
+		Name: "trace:" + name,
+		Repo: func(next domain.Repo) domain.Repo {
+			return &tracedRepo{Repo: proxies.Repo{Next: next, Wrap: wrap}, t: t, name: name}
+		},
+		Factory: func(next domain.Factory) domain.Factory {
+			return &tracedFactory{Factory: proxies.Factory{Next: next, Wrap: wrap}, t: t, name: name}
+		},
 		Members: func(_ domain.Image, next domain.MemberRepo) domain.MemberRepo {
 			return &tracedMembers{Members: proxies.Members{Next: next}, t: t, name: name}
 		},
@@ -146,7 +152,9 @@ type coreOnly struct {
 	t testing.TB
 }
 
-func (d coreOnly) Images(c *domain.Caller) domain.Repo { return coreRepo{Repo: d.Database.Images(c), t: d.t} }
+func (d coreOnly) Images(c *domain.Caller) domain.Repo {
+	return coreRepo{Repo: d.Database.Images(c), t: d.t}
+}
 
 type coreRepo struct {
 	domain.Repo
