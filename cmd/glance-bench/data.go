@@ -12,25 +12,39 @@ import (
 	"sync"
 )
 
-// Stream is a deterministic, endless-looking byte source of a fixed length:
-// the output of a 64-bit wyrand generator, eight bytes per step. It holds no
-// more than one word, so gigabytes can be uploaded without holding them, and
-// the same seed always yields the same bytes whatever the Read sizes.
+// Stream is a deterministic byte source of a fixed length, cheap enough that
+// the client does not compete with the server for CPU on a small machine. A
+// 64 KiB block drawn from a 64-bit wyrand generator is repeated, and the
+// first eight bytes of every 4 KiB page are replaced by a fresh generator
+// word, so no two pages of a stream are alike. It holds only that block, so
+// gigabytes can be uploaded without holding them, and the same seed always
+// yields the same bytes whatever the Read sizes.
 type Stream struct {
-	state uint64
-	left  int64
-	word  [8]byte
-	pend  int // bytes of word not yet handed out (taken from its end)
+	seed uint64
+	base []byte
+	pos  int64
+	left int64
 }
+
+const (
+	streamBlock = 64 << 10
+	streamPage  = 4 << 10
+)
 
 // NewStream returns a Stream of size bytes derived from seed.
 func NewStream(seed uint64, size int64) *Stream {
-	return &Stream{state: seed ^ 0x9e3779b97f4a7c15, left: size}
+	s := &Stream{seed: seed, base: make([]byte, streamBlock), left: size}
+	state := seed ^ 0x9e3779b97f4a7c15
+	for i := 0; i < streamBlock; i += 8 {
+		state += 0xa0761d6478bd642f
+		binary.LittleEndian.PutUint64(s.base[i:], wymix(state))
+	}
+	return s
 }
 
-func (s *Stream) next() uint64 {
-	s.state += 0xa0761d6478bd642f
-	hi, lo := bits.Mul64(s.state, s.state^0xe7037ed1a0b428db)
+// wymix is wyrand's output function.
+func wymix(x uint64) uint64 {
+	hi, lo := bits.Mul64(x, x^0xe7037ed1a0b428db)
 	return hi ^ lo
 }
 
@@ -44,22 +58,19 @@ func (s *Stream) Read(p []byte) (int, error) {
 		p = p[:s.left]
 	}
 	n := 0
-	for s.pend > 0 && n < len(p) {
-		p[n] = s.word[8-s.pend]
-		s.pend--
-		n++
-	}
-	for ; n+8 <= len(p); n += 8 {
-		binary.LittleEndian.PutUint64(p[n:], s.next())
-	}
-	if n < len(p) {
-		binary.LittleEndian.PutUint64(s.word[:], s.next())
-		s.pend = 8
-		for n < len(p) {
-			p[n] = s.word[8-s.pend]
-			s.pend--
-			n++
+	for n < len(p) {
+		off := int(s.pos % streamPage)
+		k := min(len(p)-n, streamPage-off)
+		b := int(s.pos % streamBlock)
+		copy(p[n:n+k], s.base[b:b+k])
+		if off < 8 {
+			var w [8]byte
+			page := uint64(s.pos / streamPage)
+			binary.LittleEndian.PutUint64(w[:], wymix(s.seed^0x2d358dccaa6c78a5+page*0xa0761d6478bd642f))
+			copy(p[n:n+k], w[off:])
 		}
+		n += k
+		s.pos += int64(k)
 	}
 	s.left -= int64(n)
 	return n, nil

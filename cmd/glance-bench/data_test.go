@@ -48,6 +48,21 @@ func TestStreamIsIndependentOfReadSizes(t *testing.T) {
 	}
 }
 
+func TestStreamPagesDiffer(t *testing.T) {
+	data, _ := io.ReadAll(NewStream(1, 4<<20))
+	seen := map[string]int{}
+	for i := 0; i+streamPage <= len(data); i += streamPage {
+		page := string(data[i : i+streamPage])
+		if j, ok := seen[page]; ok {
+			t.Fatalf("page %d repeats page %d", i/streamPage, j)
+		}
+		seen[page] = i / streamPage
+	}
+	if len(seen) != 1024 {
+		t.Fatalf("%d pages, want 1024", len(seen))
+	}
+}
+
 func TestStreamMD5(t *testing.T) {
 	for _, size := range []int64{0, 1, 8, 1<<20 + 5} {
 		data, _ := io.ReadAll(NewStream(3, size))
@@ -166,5 +181,16 @@ func TestRSSSamplerSumsTheTree(t *testing.T) {
 	}
 	if _, err := newRSSSampler(proc, []int{300}); err == nil {
 		t.Error("a missing pid was accepted")
+	}
+}
+
+func BenchmarkStream(b *testing.B) {
+	buf := make([]byte, 1<<20)
+	s := NewStream(1, math.MaxInt64)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		if _, err := s.Read(buf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
