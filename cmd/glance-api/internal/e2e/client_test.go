@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // runID keeps the projects, names and tags of one run apart from those of
@@ -140,7 +141,11 @@ func (r *reply) object(t testing.TB) map[string]any {
 	return m
 }
 
+// clip shortens a body for a failure message.
 func clip(b []byte) string {
+	if !utf8.Valid(b) {
+		return fmt.Sprintf("(%d bytes of binary data)", len(b))
+	}
 	if len(b) > 600 {
 		return string(b[:600]) + "..."
 	}

@@ -18,6 +18,7 @@
 //	GLANCE_E2E_MYSQL_DSN         run our binary on MySQL, e.g.
 //	                             mysql+pymysql://root@127.0.0.1/glance_e2e
 //	                             (the database is created when missing)
+//	GLANCE_E2E_KEEP=1            keep the temporary directory (configs, logs)
 //
 // Against the real Glance, run as set up in
 // shared/reference/reference-glance.md (trusted flavor on one port, the
