@@ -114,7 +114,7 @@ var glanceTables = []table{
 			{"os_hidden_image_idx", "os_hidden"},
 			{"os_hash_value_image_idx", "os_hash_value"},
 		},
-		checks: []string{"deleted", "protected", "os_hidden"},
+		checks: []string{"deleted", "protected"},
 	},
 	{
 		name: "image_properties",
