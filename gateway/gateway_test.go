@@ -347,8 +347,8 @@ func TestLayerOrder(t *testing.T) {
 	for _, ev := range sink.Events() {
 		types = append(types, ev.EventType)
 	}
-	wantTypes := []string{"image.create", "image.update", "image.prepare", "image.upload", "image.activate",
-		"image.send", "image.member.create", "image.delete"}
+	wantTypes := []string{"image.create", "image.update", "image.update", "image.prepare", "image.upload", "image.activate",
+		"image.update", "image.send", "image.member.create", "image.delete"}
 	if !slices.Equal(types, wantTypes) {
 		t.Errorf("events = %v, want %v", types, wantTypes)
 	}

@@ -255,9 +255,16 @@ func (i *image) SetData(ctx context.Context, r io.Reader, size int64) error {
 		// Refused before any data moves; Glance sends nothing either.
 		return i.Next.SetData(ctx, r, size)
 	}
+	// Glance stores the image as saving before it moves any data, and
+	// stores it again once the data is in (or the image is back in
+	// queued): each of those saves is an image.update.
+	saving := m.Clone()
+	saving.Status = domain.StatusSaving
+	i.n.emit(ctx, "image.update", PriorityInfo, ImagePayload(saving))
 	i.n.emit(ctx, "image.prepare", PriorityInfo, importPayload(m))
 	if err := i.Next.SetData(ctx, r, size); err != nil {
 		i.n.emit(ctx, "image.upload", PriorityError, uploadFailure(m.ID, err))
+		i.n.emit(ctx, "image.update", PriorityInfo, ImagePayload(i.Meta()))
 		return err
 	}
 	after := i.Meta()
@@ -265,6 +272,7 @@ func (i *image) SetData(ctx context.Context, r io.Reader, size int64) error {
 	if after.Status == domain.StatusActive {
 		i.n.emit(ctx, "image.activate", PriorityInfo, ImagePayload(after))
 	}
+	i.n.emit(ctx, "image.update", PriorityInfo, ImagePayload(after))
 	return nil
 }
 

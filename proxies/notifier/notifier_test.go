@@ -208,11 +208,11 @@ func TestSetDataEvents(t *testing.T) {
 		wantTypes []string
 		wantMsg   string
 	}{
-		{name: "success", wantTypes: []string{"image.prepare", "image.upload", "image.activate"}},
+		{name: "success", wantTypes: []string{"image.update", "image.prepare", "image.upload", "image.activate", "image.update"}},
 		{name: "store full", fault: func(d *proxytest.Driver) { d.PutFailsAfter = 10 }, wantErr: true,
-			wantTypes: []string{"image.prepare", "image.upload:ERROR"}, wantMsg: "Image storage media is full: "},
+			wantTypes: []string{"image.update", "image.prepare", "image.upload:ERROR", "image.update"}, wantMsg: "Image storage media is full: "},
 		{name: "store failure", fault: func(d *proxytest.Driver) { d.PutFailsAfter, d.PutErr = 10, errors.New("EIO") },
-			wantErr: true, wantTypes: []string{"image.prepare", "image.upload:ERROR"},
+			wantErr: true, wantTypes: []string{"image.update", "image.prepare", "image.upload:ERROR", "image.update"},
 			wantMsg: "Failed to upload image data for image " + imgID + " due to internal error: "},
 		{name: "not queued", seed: func(m *domain.Meta) { m.Status = domain.StatusActive }, wantErr: true},
 	}
@@ -233,6 +233,15 @@ func TestSetDataEvents(t *testing.T) {
 			if len(evs) == 0 {
 				return
 			}
+			// Glance stores the image as saving first, and again at the end.
+			if st := payload(t, evs[0])["status"]; st != "saving" {
+				t.Errorf("first update status = %v, want saving", st)
+			}
+			last := payload(t, evs[len(evs)-1])
+			if want := map[bool]string{true: "queued", false: "active"}[tc.wantErr]; last["status"] != want {
+				t.Errorf("last update status = %v, want %s", last["status"], want)
+			}
+			evs = evs[1:]
 			prep := payload(t, evs[0])
 			if prep["status"] != "queued" || prep["size"] != nil {
 				t.Errorf("prepare payload: status %v size %v, want queued and null", prep["status"], prep["size"])
@@ -362,12 +371,12 @@ func TestDisabled(t *testing.T) {
 		disabled []string
 		want     []string
 	}{
-		{nil, []string{"image.update", "image.member.create", "image.prepare", "image.upload", "image.activate"}},
+		{nil, []string{"image.update", "image.member.create", "image.update", "image.prepare", "image.upload", "image.activate", "image.update"}},
 		{[]string{"image.update"}, []string{"image.member.create", "image.prepare", "image.upload", "image.activate"}},
 		{[]string{"image"}, nil},
 		// Only the part before the first dot is a group, as in Glance.
-		{[]string{"image.member"}, []string{"image.update", "image.member.create", "image.prepare", "image.upload", "image.activate"}},
-		{[]string{"task", "image.upload", "image.prepare"}, []string{"image.update", "image.member.create", "image.activate"}},
+		{[]string{"image.member"}, []string{"image.update", "image.member.create", "image.update", "image.prepare", "image.upload", "image.activate", "image.update"}},
+		{[]string{"task", "image.upload", "image.prepare"}, []string{"image.update", "image.member.create", "image.update", "image.activate", "image.update"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.disabled, ","), func(t *testing.T) {
