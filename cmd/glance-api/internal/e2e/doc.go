@@ -20,10 +20,11 @@
 //	                             (the database is created when missing)
 //	GLANCE_E2E_KEEP=1            keep the temporary directory (configs, logs)
 //
-// Against the real Glance, run as set up in
-// shared/reference/reference-glance.md (trusted flavor on one port, the
-// stock noauth pipeline on another):
+// Against the real Glance, trusted flavor on one port and the stock noauth
+// pipeline on another (scripts/reference-glance.sh runs either):
 //
+//	scripts/reference-glance.sh start 19292 trusted
+//	scripts/reference-glance.sh start 19293 noauth
 //	GLANCE_E2E_ENDPOINT=http://127.0.0.1:19292 GLANCE_E2E_LEGACY=1 \
 //	GLANCE_E2E_NOAUTH_ENDPOINT=http://127.0.0.1:19293 \
 //	go test ./cmd/glance-api/internal/e2e/
