@@ -227,7 +227,7 @@ func (i *image) Delete(context.Context) error {
 	if i.meta.Protected {
 		return Errorf(ErrForbidden, "Image %s is protected and cannot be deleted.", i.meta.ID)
 	}
-	if !CanTransition(i.meta.Status, StatusDeleted) {
+	if i.meta.Status == StatusDeleted || !CanTransition(i.meta.Status, StatusDeleted) {
 		return &TransitionError{From: i.meta.Status, To: StatusDeleted}
 	}
 	now := time.Now().UTC().Truncate(time.Second)
