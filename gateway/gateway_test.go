@@ -48,8 +48,7 @@ func (t *trace) take() []string {
 // tracer is a ring placed just outside layer name: every call that crosses
 // it is about to enter that layer.
 func tracer(t *trace, name string) proxies.Layer {
-	var wrap func(domain.Image) domain.Image
-	wrap = func(img domain.Image) domain.Image {
+	wrap := func(img domain.Image) domain.Image {
 		return &tracedImage{Image: proxies.Image{Next: img}, t: t, name: name}
 	}
 	return proxies.Layer{

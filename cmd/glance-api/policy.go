@@ -15,7 +15,7 @@ import (
 // action, under the configured policy: a dry run for operators editing it.
 func policyCommand(args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] != "check" {
-		return errors.New("usage: glance-api policy check --roles ROLES [--project P] [--owner O] [--member M] [--visibility V] ACTION...")
+		return errors.New("usage: glance-api policy check --roles ROLES [--project P] [--owner O] [--member M] [--visibility V] ACTION [ACTION]")
 	}
 	fs := flag.NewFlagSet("glance-api policy check", flag.ContinueOnError)
 	var cf configFlags

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -554,10 +553,3 @@ func redact(conn string) string {
 	return u.String()
 }
 
-// absPath makes p absolute against dir when it is relative.
-func absPath(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(dir, p)
-}
