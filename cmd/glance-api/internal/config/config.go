@@ -552,4 +552,3 @@ func redact(conn string) string {
 	}
 	return u.String()
 }
-
