@@ -1,13 +1,14 @@
 #!/bin/sh
 # install-clients.sh: make sure the real OpenStack command-line clients that
 # the end-to-end suite drives (openstack and glance, from Debian's
-# python3-openstackclient and python3-glanceclient) are installed.
+# python3-openstackclient and python3-glanceclient) are installed, and
+# Glance's own glance-manage (glance-common), whose database the tests serve.
 # Installs them with apt-get when one is missing; does nothing otherwise.
 set -eu
 PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
 export PATH
 
-if [ -x /usr/bin/openstack ] && [ -x /usr/bin/glance ]; then
+if [ -x /usr/bin/openstack ] && [ -x /usr/bin/glance ] && [ -x /usr/bin/glance-manage ]; then
 	exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -25,6 +26,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends python3-openstackclient python3-glanceclient
+$SUDO apt-get install -y -q --no-install-recommends python3-openstackclient python3-glanceclient glance-common
 /usr/bin/openstack --version
 /usr/bin/glance --version

@@ -354,3 +354,13 @@ func truthy(s string) bool {
 	}
 	return false
 }
+
+// strictSkip skips a test whose outside prerequisite is missing, or fails it
+// when GLANCE_TEST_STRICT is set, as CI does after installing everything.
+func strictSkip(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("GLANCE_TEST_STRICT") != "" {
+		t.Fatal(why + " (GLANCE_TEST_STRICT is set)")
+	}
+	t.Skip(why)
+}
