@@ -34,6 +34,10 @@ test-mysql: ## Run every test on SQLite and on the local MariaDB (started or ins
 	scripts/ensure-mariadb.sh
 	GLANCE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' $(GO) test -shuffle=on -timeout 20m ./...
 
+.PHONY: e2e
+e2e: ## Run the end-to-end suite: builds the binary and drives it over HTTP and with the real CLIs
+	$(GO) test -count=1 -v ./cmd/glance-api/internal/e2e/
+
 .PHONY: race
 race: ## Run the tests with the race detector (needs cgo)
 	CGO_ENABLED=1 $(GO) test -race -short ./...
