@@ -49,7 +49,7 @@ func seedMany(tb testing.TB, d *db.DB, n int) {
 
 // TestListPerformance lists 1000 of 2,000 images with 10 properties and 2
 // tags each. The target is well under 50 ms on SQLite; the assertion leaves
-// room for slow or busy machines.
+// room for slow or busy machines; a query per image would take seconds.
 func TestListPerformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeding 2,000 images is slow for -short")
@@ -72,7 +72,7 @@ func TestListPerformance(t *testing.T) {
 		best = min(best, elapsed)
 	}
 	t.Logf("list 1000 of 2000: best of 20 = %v", best)
-	if best > 150*time.Millisecond {
+	if best > 250*time.Millisecond {
 		t.Fatalf("list 1000 of 2000 took %v, want well under 50ms", best)
 	}
 }
