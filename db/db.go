@@ -58,6 +58,7 @@ type OpError struct {
 	Err error
 }
 
+// Error describes the failed operation and its cause.
 func (e *OpError) Error() string { return "db: " + e.Op + ": " + e.Err.Error() }
 
 // Unwrap returns domain.ErrUnavailable and the underlying error.
