@@ -403,6 +403,8 @@ func TestPatch(t *testing.T) {
 		{"pointer adjacent", v21, `[{"op": "replace", "path": "/a//b", "value": "x"}]`, 400, "Pointer `/a//b` contains adjacent \"/\".<br /><br />\n\n\n", nil},
 		{"pointer trailing", v21, `[{"op": "replace", "path": "/a/", "value": "x"}]`, 400, "Pointer `/a/` end with \"/\".<br /><br />\n\n\n", nil},
 		{"pointer tilde", v21, `[{"op": "replace", "path": "/a~2", "value": "x"}]`, 400, "Pointer `/a~2` contains \"~\" not part of a recognized escape sequence.<br /><br />\n\n\n", nil},
+		{"long custom key", v21, `[{"op": "add", "path": "/` + strings.Repeat("k", 300) + `", "value": "v"}]`, 400,
+			"Custom property should not be greater than 255 characters.<br /><br />\n\n\n", nil},
 		{"read-only status", v21, `[{"op": "replace", "path": "/status", "value": "active"}]`, 403, "Attribute 'status' is read-only.<br /><br />\n\n\n", nil},
 		{"reserved", v21, `[{"op": "add", "path": "/os_glance_x", "value": "x"}]`, 403, "Attribute 'os_glance_x' is reserved.<br /><br />\n\n\n", nil},
 		{"reserved deleted_at", v21, `[{"op": "remove", "path": "/deleted_at"}]`, 403, "Attribute 'deleted_at' is reserved.<br /><br />\n\n\n", nil},

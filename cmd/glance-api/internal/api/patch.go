@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -158,6 +159,11 @@ func (s *server) validateChange(ch change) error {
 	}
 	if ch.op == "remove" {
 		return nil
+	}
+	// Glance leaves this to the database, which fails on MySQL's
+	// VARCHAR(255): refuse it cleanly, as on create.
+	if ch.op == "add" && len(ch.path) == 1 && utf8.RuneCountInString(root) > 255 {
+		return badRequest("Custom property should not be greater than 255 characters.")
 	}
 	switch {
 	case len(ch.path) == 1:
