@@ -1,6 +1,7 @@
 // Package dbtest runs database tests against every dialect glance-go
 // supports: SQLite always, MySQL or MariaDB when GLANCE_TEST_MYSQL_DSN names
-// a server (a go-sql-driver DSN such as "root@tcp(127.0.0.1:3306)/test").
+// a server (a go-sql-driver DSN such as "root@tcp(127.0.0.1:3306)/test";
+// without it the MySQL runs skip, or fail under GLANCE_TEST_STRICT).
 // Each run gets a fresh, synced database that is removed afterwards.
 package dbtest
 
@@ -9,6 +10,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,7 +58,7 @@ func MySQLDSN(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvMySQL)
 	if base == "" {
-		t.Skipf("MySQL tests skipped: set %s, e.g. %s='root@tcp(127.0.0.1:3306)/test'", EnvMySQL, EnvMySQL)
+		SkipOrFail(t, fmt.Sprintf("MySQL tests skipped: set %s, e.g. %s='root@tcp(127.0.0.1:3306)/test'", EnvMySQL, EnvMySQL))
 	}
 	cfg, err := mysql.ParseDSN(base)
 	if err != nil {
@@ -83,6 +85,16 @@ func MySQLDSN(t testing.TB) string {
 	})
 	cfg.DBName = name
 	return cfg.FormatDSN()
+}
+
+// SkipOrFail skips the test for a missing prerequisite, or fails it when
+// GLANCE_TEST_STRICT is set, as CI does once everything is installed.
+func SkipOrFail(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("GLANCE_TEST_STRICT") != "" {
+		t.Fatal(why + " (GLANCE_TEST_STRICT is set)")
+	}
+	t.Skip(why)
 }
 
 func openSynced(t testing.TB, cfg db.Config) *db.DB {
