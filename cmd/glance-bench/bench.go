@@ -38,6 +38,7 @@ const (
 const (
 	seedProps = 10 // extra properties on each seeded (and created) image
 	warmUp    = 2  // untimed operations before each latency scenario
+	minOps    = 10 // operations a latency scenario tries to reach past its time bound
 	// listMaxPages bounds every listing the benchmark walks.
 	listMaxPages = 1000
 )
@@ -58,7 +59,7 @@ type Config struct {
 	Timeout        time.Duration // bound of the whole run, cleanup excluded
 	ListReuse      bool          // list over kept-alive connections (default: a new one per list)
 	Chunked        bool          // upload with chunked transfer encoding
-	Keep           bool          // leave the images made in place
+	Keep           bool          // leave the seeded images in place for a later run
 	Pids           []int         // server processes whose memory is sampled
 	Log            io.Writer     // progress lines; nil for none
 }
@@ -161,7 +162,8 @@ type bench struct {
 	cfg   Config
 	c     *Client
 	rep   *Report
-	seeds []string // ids of the seeded images
+	seeds []string         // ids of the seeded images
+	now   func() time.Time // the loops' clock; nil is time.Now
 
 	mu      sync.Mutex
 	made    map[string]bool // images made and not yet deleted
@@ -349,18 +351,34 @@ func (b *bench) loop(ctx context.Context, op func(i int) (time.Duration, error))
 		}
 	}
 	var lat Latencies
-	start := time.Now()
-	for i := 0; i < b.cfg.MaxOps && time.Since(start) < b.cfg.Duration; i++ {
+	now := b.now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	// Stop at MaxOps or after Duration, but not before minOps operations
+	// unless three times Duration has passed: a slow list still gets a p50.
+	more := func(i int) bool {
+		el := now().Sub(start)
+		if i >= b.cfg.MaxOps {
+			return false
+		}
+		if i < min(minOps, b.cfg.MaxOps) {
+			return el < 3*b.cfg.Duration
+		}
+		return el < b.cfg.Duration
+	}
+	for i := 0; more(i); i++ {
 		if err := ctx.Err(); err != nil {
-			return &lat, time.Since(start), err
+			return &lat, now().Sub(start), err
 		}
 		d, err := op(i)
 		if err != nil {
-			return &lat, time.Since(start), err
+			return &lat, now().Sub(start), err
 		}
 		lat.Add(d)
 	}
-	return &lat, time.Since(start), nil
+	return &lat, now().Sub(start), nil
 }
 
 func (b *bench) round(ctx context.Context, r int) {
@@ -555,11 +573,9 @@ func (b *bench) transfer(ctx context.Context, r int) error {
 	return nil
 }
 
-// drop deletes an image now, unless the run keeps its images.
+// drop deletes an image made for one scenario, right after it, so every
+// round sees the same database (with -keep too, which keeps the seeds only).
 func (b *bench) drop(ctx context.Context, id string) {
-	if b.cfg.Keep {
-		return
-	}
 	if err := b.c.Delete(context.WithoutCancel(ctx), id); err == nil {
 		b.forget(id)
 	}

@@ -125,8 +125,8 @@ func TestRunSkipAndKeep(t *testing.T) {
 	if f.chunked.Load() == 0 {
 		t.Error("-chunked upload arrived with a Content-Length")
 	}
-	// Kept: the seeded images and the uploaded one stay.
-	if got, want := f.count(), cfg.Seed+1; got != want {
+	// Kept: the seeded images stay, the uploaded one is gone.
+	if got, want := f.count(), cfg.Seed; got != want {
 		t.Fatalf("%d images kept, want %d", got, want)
 	}
 	// A second run reuses the seeded images instead of making more.
@@ -142,8 +142,8 @@ func TestRunSkipAndKeep(t *testing.T) {
 	}
 	// Everything kept carries the benchmark's tag: -cleanup finds it all.
 	n, err := Cleanup(context.Background(), cfg)
-	if err != nil || n != cfg.Seed+1 || f.count() != 0 {
-		t.Errorf("cleanup deleted %d (err %v), %d left; want %d deleted, 0 left", n, err, f.count(), cfg.Seed+1)
+	if err != nil || n != cfg.Seed || f.count() != 0 {
+		t.Errorf("cleanup deleted %d (err %v), %d left; want %d deleted, 0 left", n, err, f.count(), cfg.Seed)
 	}
 }
 
@@ -263,5 +263,45 @@ func TestWriteTableShowsMissingValues(t *testing.T) {
 	}
 	if strings.Index(out, "create image") > strings.Index(out, "show p50") {
 		t.Errorf("create should come before show:\n%s", out)
+	}
+}
+
+// TestLoopBounds checks that a latency scenario stops at its operation
+// bound, at its time bound, and goes past the time bound for a few samples.
+func TestLoopBounds(t *testing.T) {
+	tests := []struct {
+		name     string
+		maxOps   int
+		duration time.Duration
+		opTime   time.Duration
+		wantMin  int
+		wantMax  int
+	}{
+		{"operation bound", 7, time.Minute, time.Millisecond, 7, 7},
+		{"time bound", 1000, 50 * time.Millisecond, 2 * time.Millisecond, 25, 25},
+		{"past the time bound up to minOps", 1000, 20 * time.Millisecond, 3 * time.Millisecond, minOps, minOps},
+		{"but no more than three times it", 1000, 4 * time.Millisecond, 5 * time.Millisecond, 3, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// A fake clock that moves by opTime with every operation.
+			var clock time.Time
+			b := &bench{cfg: Config{MaxOps: tc.maxOps, Duration: tc.duration}, now: func() time.Time { return clock }}
+			calls := 0
+			lat, _, err := b.loop(context.Background(), func(int) (time.Duration, error) {
+				calls++
+				clock = clock.Add(tc.opTime)
+				return tc.opTime, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := lat.Len(); n < tc.wantMin || n > tc.wantMax {
+				t.Errorf("%d operations measured, want %d..%d", n, tc.wantMin, tc.wantMax)
+			}
+			if calls != lat.Len()+warmUp {
+				t.Errorf("%d calls for %d measured operations, want %d warm-up calls more", calls, lat.Len(), warmUp)
+			}
+		})
 	}
 }

@@ -67,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.ListReuse, "list-keepalive", false, "list over kept-alive connections instead of a new connection per request")
 	fs.BoolVar(&cfg.Chunked, "chunked", false, "upload with chunked transfer encoding instead of a Content-Length")
 	fs.StringVar(&pids, "pid", "", "server pid(s), comma separated, whose memory (with their children) is sampled from /proc")
-	fs.BoolVar(&cfg.Keep, "keep", false, "leave the images made in place (a later run reuses the seeded ones)")
+	fs.BoolVar(&cfg.Keep, "keep", false, "leave the seeded images in place for a later run to reuse (images made for one scenario are always deleted)")
 	fs.BoolVar(&cleanupOnly, "cleanup", false, "only delete the images tagged "+TagBench+" and exit")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON instead of a table")
 	fs.StringVar(&jsonOut, "json-out", "", "also write the JSON report to this file")
