@@ -61,6 +61,7 @@ type Config struct {
 	Chunked        bool          // upload with chunked transfer encoding
 	Keep           bool          // leave the seeded images in place for a later run
 	Pids           []int         // server processes whose memory is sampled
+	CalibrateBytes int64         // bytes hashed to rate the machine before the run; 0: none
 	Log            io.Writer     // progress lines; nil for none
 }
 
@@ -113,23 +114,24 @@ type Metric struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	Endpoint       string    `json:"endpoint"`
-	Label          string    `json:"label,omitempty"`
-	Started        time.Time `json:"started"`
-	Seconds        float64   `json:"seconds"`
-	Rounds         int       `json:"rounds"`
-	SeedImages     int       `json:"seed_images"`
-	UploadSize     int64     `json:"upload_bytes"`
-	Concurrent     int       `json:"concurrent"`
-	ConcurrentSize int64     `json:"concurrent_bytes"`
-	ListConn       string    `json:"list_connection"`
-	UploadMode     string    `json:"upload_mode"`
-	Metrics        []*Metric `json:"metrics"`
-	PeakRSS        int64     `json:"server_peak_rss_bytes,omitempty"`
-	PeakHWM        int64     `json:"server_sum_vmhwm_bytes,omitempty"`
-	Processes      int       `json:"server_processes,omitempty"`
-	Errors         []string  `json:"errors,omitempty"`
-	Leftovers      []string  `json:"leftover_images,omitempty"`
+	Endpoint       string      `json:"endpoint"`
+	Label          string      `json:"label,omitempty"`
+	Started        time.Time   `json:"started"`
+	Seconds        float64     `json:"seconds"`
+	Rounds         int         `json:"rounds"`
+	SeedImages     int         `json:"seed_images"`
+	UploadSize     int64       `json:"upload_bytes"`
+	Concurrent     int         `json:"concurrent"`
+	ConcurrentSize int64       `json:"concurrent_bytes"`
+	ListConn       string      `json:"list_connection"`
+	UploadMode     string      `json:"upload_mode"`
+	Metrics        []*Metric   `json:"metrics"`
+	PeakRSS        int64       `json:"server_peak_rss_bytes,omitempty"`
+	PeakHWM        int64       `json:"server_sum_vmhwm_bytes,omitempty"`
+	Processes      int         `json:"server_processes,omitempty"`
+	Machine        Calibration `json:"client_machine"`
+	Errors         []string    `json:"errors,omitempty"`
+	Leftovers      []string    `json:"leftover_images,omitempty"`
 }
 
 func (r *Report) metric(scenario, name, unit string) *Metric {
@@ -213,6 +215,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Chunked {
 		rep.UploadMode = "chunked"
+	}
+	if cfg.CalibrateBytes > 0 {
+		rep.Machine = Calibrate(cfg.CalibrateBytes)
+		b := rep.Machine
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, "glance-bench: this machine hashes md5 at %.0f MB/s and sha512 at %.0f MB/s on one core\n", b.MD5MBps, b.SHA512MBps)
+		}
 	}
 	b := &bench{cfg: cfg, c: c, rep: rep, made: map[string]bool{}}
 	if sampler != nil {

@@ -26,6 +26,7 @@ func TestRunReportsEveryScenario(t *testing.T) {
 	f, srv := newFakeGlance(t)
 	cfg := smallConfig(srv.URL)
 	cfg.Pids = []int{os.Getpid()}
+	cfg.CalibrateBytes = 4 << 20
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +64,9 @@ func TestRunReportsEveryScenario(t *testing.T) {
 	}
 	if rep.PeakRSS <= 0 || rep.Processes < 1 {
 		t.Errorf("RSS of the test process not sampled: %d bytes, %d processes", rep.PeakRSS, rep.Processes)
+	}
+	if rep.Machine.MD5MBps <= 0 || rep.Machine.SHA512MBps <= 0 {
+		t.Errorf("machine not rated: %+v", rep.Machine)
 	}
 	if f.patches.Load() == 0 {
 		t.Error("no PATCH reached the server")
@@ -200,7 +204,7 @@ func TestMainExitCodesAndJSON(t *testing.T) {
 	_, srv := newFakeGlance(t)
 	var out, errb bytes.Buffer
 	args := []string{"-endpoint", srv.URL, "-rounds", "1", "-seed", "5", "-upload-size", "64KiB",
-		"-concurrent", "2", "-concurrent-size", "16KiB", "-duration", "50ms", "-max-ops", "5", "-json", "-q"}
+		"-concurrent", "2", "-concurrent-size", "16KiB", "-duration", "50ms", "-max-ops", "5", "-calibrate", "1048576", "-json", "-q"}
 	if code := run(args, &out, &errb); code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errb.String())
 	}

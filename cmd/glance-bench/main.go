@@ -65,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.MaxOps, "max-ops", 300, "operation bound of each latency scenario in each round")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Minute, "bound of the whole run (cleanup excluded)")
 	fs.BoolVar(&cfg.ListReuse, "list-keepalive", false, "list over kept-alive connections instead of a new connection per request")
+	fs.Int64Var(&cfg.CalibrateBytes, "calibrate", 256<<20, "bytes hashed with md5 and sha512 to rate this machine before the run (0: skip)")
 	fs.BoolVar(&cfg.Chunked, "chunked", false, "upload with chunked transfer encoding instead of a Content-Length")
 	fs.StringVar(&pids, "pid", "", "server pid(s), comma separated, whose memory (with their children) is sampled from /proc")
 	fs.BoolVar(&cfg.Keep, "keep", false, "leave the seeded images in place for a later run to reuse (images made for one scenario are always deleted)")

@@ -101,6 +101,9 @@ func WriteTable(w io.Writer, r *Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if r.Machine.MD5MBps > 0 {
+		fmt.Fprintf(w, "this machine, one core: md5 %.0f MB/s, sha512 %.0f MB/s\n", r.Machine.MD5MBps, r.Machine.SHA512MBps)
+	}
 	fmt.Fprintf(w, "took %.0fs\n", r.Seconds)
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
