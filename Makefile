@@ -55,7 +55,7 @@ lint: ## gofmt, go vet, staticcheck and the import-boundary check
 
 .PHONY: bench
 bench: build ## Start the server on a scratch directory and drive it with cmd/glance-bench
-	scripts/bench.sh ours
+	scripts/bench.sh glance-go
 
 .PHONY: bench-reference
 bench-reference: ## The same load against Debian's Glance 25.1 (installed and started when missing)
