@@ -277,9 +277,9 @@ func TestGlanceManageSchema(t *testing.T) {
 			compareSchemas(t, columns(t, ours), before)
 			exerciseRepos(t, ours)
 
-			oursConn := tg.conn
+			var oursConn string
 			if name == "sqlite" {
-				oursConn = strings.Replace(tg.ours.Connection, "sqlite:///", "sqlite:///", 1)
+				oursConn = tg.ours.Connection
 			} else {
 				cfg, _ := mysql.ParseDSN(tg.ours.Connection)
 				oursConn = fmt.Sprintf("mysql+pymysql://%s:%s@%s/%s?charset=utf8", cfg.User, cfg.Passwd, cfg.Addr, cfg.DBName)
