@@ -38,6 +38,11 @@ test-mysql: ## Run every test on SQLite and on the local MariaDB (started or ins
 e2e: ## Run the end-to-end suite: builds the binary and drives it over HTTP and with the real CLIs
 	$(GO) test -count=1 -v ./cmd/glance-api/internal/e2e/
 
+.PHONY: e2e-mysql
+e2e-mysql: ## The end-to-end suite (without the CLI test) on the local MariaDB
+	scripts/ensure-mariadb.sh
+	GLANCE_E2E_MYSQL_DSN='mysql+pymysql://root@127.0.0.1/glance_e2e' $(GO) test -count=1 -short ./cmd/glance-api/internal/e2e/
+
 .PHONY: race
 race: ## Run the tests with the race detector (needs cgo)
 	CGO_ENABLED=1 $(GO) test -race -short ./...
