@@ -41,6 +41,7 @@ e2e: ## Run the end-to-end suite: builds the binary and drives it over HTTP and 
 .PHONY: e2e-mysql
 e2e-mysql: ## The end-to-end suite (without the CLI test) on the local MariaDB
 	scripts/ensure-mariadb.sh
+	mariadb -h127.0.0.1 -uroot -e 'DROP DATABASE IF EXISTS glance_e2e'
 	GLANCE_E2E_MYSQL_DSN='mysql+pymysql://root@127.0.0.1/glance_e2e' $(GO) test -count=1 -short ./cmd/glance-api/internal/e2e/
 
 .PHONY: race
