@@ -2,7 +2,7 @@
 # bench.sh: benchmark a Glance v2 server on loopback with cmd/glance-bench.
 #
 #   scripts/bench.sh reference [glance-bench flags]   # the real Glance 25.1 (scripts/reference-glance.sh)
-#   scripts/bench.sh glance-go [glance-bench flags]   # our bin/glance-api, built and started here
+#   scripts/bench.sh glance-go [glance-bench flags]   # our bin/glance-api, built and started here ("ours" too)
 #   scripts/bench.sh both      [glance-bench flags]   # one after the other
 #   scripts/bench.sh endpoint URL [flags]             # a server that is already running
 #
@@ -46,8 +46,14 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 130' INT TERM
 
+# Steps below check their own failures: these functions also run on the left
+# of "||", where set -e does not apply.
+
 build_bench() {
-	go build -o bin/glance-bench ./cmd/glance-bench
+	go build -o bin/glance-bench ./cmd/glance-bench || {
+		echo "bench.sh: cannot build cmd/glance-bench" >&2
+		return 1
+	}
 }
 
 # run_bench NAME URL PID [flags]: bench one server and save the reports.
@@ -81,18 +87,23 @@ free_port() {
 
 bench_reference() {
 	local label="glance-25.1"
-	scripts/reference-glance.sh stop "$ref_port" >/dev/null
-	scripts/reference-glance.sh start "$ref_port" trusted
+	scripts/reference-glance.sh stop "$ref_port" >/dev/null || return 1
+	scripts/reference-glance.sh start "$ref_port" trusted || return 1
 	cleanup_cmds+=("scripts/reference-glance.sh stop $ref_port >&2")
 	run_bench "$label" "http://127.0.0.1:$ref_port" "$(scripts/reference-glance.sh pid "$ref_port")" -keep "$@"
 }
 
 bench_glance_go() {
-	go build -o bin/glance-api ./cmd/glance-api
+	# A failed build must not fall back on an older bin/glance-api.
+	rm -f bin/glance-api
+	go build -o bin/glance-api ./cmd/glance-api || {
+		echo "bench.sh: cannot build cmd/glance-api" >&2
+		return 1
+	}
 	local tmp port conf pid
-	tmp=$(mktemp -d /var/tmp/glance-go-bench.XXXXXX)
+	tmp=$(mktemp -d /var/tmp/glance-go-bench.XXXXXX) || return 1
 	cleanup_cmds+=("rm -rf '$tmp'")
-	port=$(free_port)
+	port=$(free_port) || return 1
 	conf=$tmp/glance-api.conf
 	mkdir -p "$tmp/images"
 	cat >"$conf" <<CONF
@@ -109,7 +120,10 @@ filesystem_store_datadir = $tmp/images
 [paste_deploy]
 flavor = trusted-auth
 CONF
-	bin/glance-api db sync --config-file "$conf"
+	bin/glance-api db sync --config-file "$conf" || {
+		echo "bench.sh: bin/glance-api db sync failed" >&2
+		return 1
+	}
 	setsid bin/glance-api --config-file "$conf" >"$tmp/glance-api.log" 2>&1 </dev/null &
 	pid=$!
 	cleanup_cmds+=("stop_pid $pid")
@@ -150,7 +164,7 @@ reference)
 	build_bench
 	bench_reference "$@"
 	;;
-glance-go)
+glance-go | ours)
 	build_bench
 	bench_glance_go "$@"
 	;;
@@ -170,7 +184,7 @@ endpoint)
 	run_bench endpoint "$url" "" "$@"
 	;;
 *)
-	echo "usage: $0 reference|glance-go|both|endpoint URL [glance-bench flags]" >&2
+	echo "usage: $0 reference|glance-go|ours|both|endpoint URL [glance-bench flags]" >&2
 	exit 2
 	;;
 esac
