@@ -1,13 +1,7 @@
 package config
 
 import (
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha3"
-	"crypto/sha512"
 	"fmt"
-	"hash"
 	"net"
 	"net/url"
 	"os"
@@ -17,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/glance-go/glance-go/domain"
+	"github.com/glance-go/glance-go/proxies/location"
 )
 
 // Config is everything glance-api.conf says that glance-go honours. Field
@@ -34,7 +29,7 @@ type Config struct {
 
 	ShowImageDirectURL    bool   // [DEFAULT] show_image_direct_url
 	ShowMultipleLocations bool   // [DEFAULT] show_multiple_locations
-	HashingAlgorithm      string // [DEFAULT] hashing_algorithm; see NewHash
+	HashingAlgorithm      string // [DEFAULT] hashing_algorithm, lower-cased
 
 	EnabledImportMethods []string // [DEFAULT] enabled_import_methods
 	LimitParamDefault    int      // [DEFAULT] limit_param_default
@@ -217,35 +212,14 @@ func glanceDefaults() *Config {
 	}
 }
 
-var hashes = map[string]func() hash.Hash{
-	"md5":        md5.New,
-	"sha1":       sha1.New,
-	"sha224":     sha256.New224,
-	"sha256":     sha256.New,
-	"sha384":     sha512.New384,
-	"sha512":     sha512.New,
-	"sha512_224": sha512.New512_224,
-	"sha512_256": sha512.New512_256,
-	"sha3_224":   func() hash.Hash { return sha3.New224() },
-	"sha3_256":   func() hash.Hash { return sha3.New256() },
-	"sha3_384":   func() hash.Hash { return sha3.New384() },
-	"sha3_512":   func() hash.Hash { return sha3.New512() },
-}
-
-// NewHash returns a new hash for a hashing_algorithm name (md5, sha1,
-// sha224, sha256, sha384, sha512, sha512_224, sha512_256, sha3_224,
-// sha3_256, sha3_384, sha3_512; any case), or an ErrInvalid error.
-func NewHash(algorithm string) (hash.Hash, error) {
-	f, ok := hashes[strings.ToLower(algorithm)]
-	if !ok {
-		names := make([]string, 0, len(hashes))
-		for n := range hashes {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, domain.Errorf(domain.ErrInvalid, "unsupported hashing algorithm %q (supported: %s)", algorithm, strings.Join(names, ", "))
+// checkHashAlgo accepts a hashing_algorithm that the location layer can
+// compute (md5, sha1, the sha2 and sha3 families; any case).
+func checkHashAlgo(algorithm string) error {
+	if location.ValidHashAlgo(strings.ToLower(algorithm)) {
+		return nil
 	}
-	return f(), nil
+	return domain.Errorf(domain.ErrInvalid, "unsupported hashing algorithm %q (supported: %s)",
+		algorithm, strings.Join(location.HashAlgos(), ", "))
 }
 
 var storageQuotaRE = regexp.MustCompile(`^(\d+)((K|M|G|T)?B)?$`)
@@ -323,7 +297,7 @@ func (c *Config) checkValues() error {
 		{"DEFAULT", "bind_port", c.BindPort, inRange(int64(c.BindPort), 0, 65535)},
 		{"DEFAULT", "image_size_cap", c.ImageSizeCap, atLeast(c.ImageSizeCap, 1)},
 		{"DEFAULT", "user_storage_quota", c.UserStorageQuota, errText(parseStorageQuota(c.UserStorageQuota))},
-		{"DEFAULT", "hashing_algorithm", c.HashingAlgorithm, errText(NewHash(c.HashingAlgorithm))},
+		{"DEFAULT", "hashing_algorithm", c.HashingAlgorithm, errOnly(checkHashAlgo(c.HashingAlgorithm))},
 		{"DEFAULT", "enabled_import_methods", c.EnabledImportMethods, checkChoices(c.EnabledImportMethods, importMethods)},
 		{"DEFAULT", "limit_param_default", c.LimitParamDefault, atLeast(int64(c.LimitParamDefault), 1)},
 		{"DEFAULT", "api_limit_max", c.APILimitMax, atLeast(int64(c.APILimitMax), 1)},
@@ -409,6 +383,9 @@ func errText[T any](_ T, err error) string {
 	}
 	return ""
 }
+
+// errOnly is errText for a check that returns only an error.
+func errOnly(err error) string { return errText(struct{}{}, err) }
 
 func inRange(n, lo, hi int64) string {
 	if n < lo || n > hi {

@@ -131,6 +131,7 @@ func Load(files []string, dirs []string) (*Config, []string, error) {
 	if err := c.checkValues(); err != nil {
 		return nil, nil, err
 	}
+	c.HashingAlgorithm = strings.ToLower(c.HashingAlgorithm) // hashlib.new takes any case
 	return c, l.ignored(c), nil
 }
 

@@ -604,13 +604,11 @@ func TestHelpers(t *testing.T) {
 
 	hashes := []struct {
 		name string
-		size int
 		ok   bool
-	}{{"md5", 16, true}, {"sha1", 20, true}, {"sha256", 32, true}, {"SHA512", 64, true}, {"sha3_256", 32, true}, {"blake3", 0, false}}
+	}{{"md5", true}, {"sha1", true}, {"sha256", true}, {"SHA512", true}, {"sha3_256", true}, {"blake3", false}}
 	for _, h := range hashes {
-		got, err := NewHash(h.name)
-		if (err == nil) != h.ok || (h.ok && got.Size() != h.size) {
-			t.Errorf("NewHash(%q) = %v, %v", h.name, got, err)
+		if err := checkHashAlgo(h.name); (err == nil) != h.ok {
+			t.Errorf("checkHashAlgo(%q) = %v", h.name, err)
 		}
 	}
 
