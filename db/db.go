@@ -11,9 +11,11 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -31,8 +33,8 @@ type Config struct {
 	// "mysql+pymysql://glance:pw@db/glance?charset=utf8"), ":memory:", or a
 	// go-sql-driver DSN ("glance:pw@tcp(db:3306)/glance").
 	Connection      string
-	MaxOpenConns    int           // 0: the driver's default (1 for an in-memory SQLite)
-	MaxIdleConns    int           // 0: the driver's default
+	MaxOpenConns    int           // 0: the driver's default for MySQL, 16 for an SQLite file, 1 for an in-memory SQLite
+	MaxIdleConns    int           // 0: the driver's default for MySQL, MaxOpenConns for SQLite
 	ConnMaxLifetime time.Duration // 0: connections are reused forever
 }
 
@@ -47,8 +49,17 @@ const (
 // DB is an open database. It is safe for concurrent use.
 type DB struct {
 	g       *gorm.DB
+	sql     *sql.DB
+	stmts   *stmtCache
 	dialect dialect
+	// wmu queues this process's SQLite write transactions (see write).
+	wmu sync.Mutex
 }
+
+// sqliteMaxConns is the default pool size for an SQLite file: readers run
+// side by side in WAL mode, writers queue on DB.wmu. Idle connections are
+// kept, with their page caches and prepared statements.
+const sqliteMaxConns = 16
 
 // OpError is a failure of the database itself (not of the request): the
 // connection dropped, the disk is full, the schema is broken. It unwraps to
@@ -108,19 +119,28 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, opErr("open", err)
 	}
+	maxOpen, maxIdle := cfg.MaxOpenConns, cfg.MaxIdleConns
+	if dial == dialectSQLite {
+		if maxOpen <= 0 {
+			maxOpen = sqliteMaxConns
+		}
+		if maxIdle <= 0 {
+			maxIdle = maxOpen
+		}
+	}
 	switch {
 	case memory:
 		// Every connection to ":memory:" is a database of its own: keep one.
 		sqlDB.SetMaxOpenConns(1)
-	case cfg.MaxOpenConns > 0:
-		sqlDB.SetMaxOpenConns(cfg.MaxOpenConns)
+	case maxOpen > 0:
+		sqlDB.SetMaxOpenConns(maxOpen)
 	}
 	if memory {
 		sqlDB.SetMaxIdleConns(1)
 		sqlDB.SetConnMaxLifetime(0)
 	} else {
-		if cfg.MaxIdleConns > 0 {
-			sqlDB.SetMaxIdleConns(cfg.MaxIdleConns)
+		if maxIdle > 0 {
+			sqlDB.SetMaxIdleConns(maxIdle)
 		}
 		if cfg.ConnMaxLifetime > 0 {
 			sqlDB.SetConnMaxLifetime(cfg.ConnMaxLifetime)
@@ -130,16 +150,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		sqlDB.Close()
 		return nil, opErr("open", err)
 	}
-	return &DB{g: g, dialect: dial}, nil
+	return &DB{g: g, sql: sqlDB, stmts: newStmtCache(sqlDB), dialect: dial}, nil
 }
 
 // Close closes every connection.
 func (d *DB) Close() error {
-	sqlDB, err := d.g.DB()
-	if err != nil {
-		return opErr("close", err)
-	}
-	return opErr("close", sqlDB.Close())
+	d.stmts.close()
+	return opErr("close", d.sql.Close())
 }
 
 // Gorm returns the underlying gorm handle, for tests and tools.
@@ -147,8 +164,19 @@ func (d *DB) Gorm() *gorm.DB { return d.g }
 
 // sqlitePragmas are applied to every SQLite connection. Write transactions
 // take the write lock when they begin, so that a read-then-write transaction
-// waits for the lock instead of failing with SQLITE_BUSY.
-const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+// waits for the lock instead of failing with SQLITE_BUSY. Each connection
+// caches up to 16 MiB of pages and keeps temporary tables and sort data in
+// memory.
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate" +
+	"&_pragma=cache_size(-16384)&_pragma=temp_store(MEMORY)"
+
+// sqliteFilePragmas are added for a database file. In WAL mode,
+// synchronous=NORMAL syncs the log at checkpoints rather than at every
+// commit: the database stays consistent through a crash or a power loss,
+// but a power loss (not a process crash) may undo the last commits before
+// it. Reads go through a memory map of up to 256 MiB instead of a system
+// call per page.
+const sqliteFilePragmas = "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=mmap_size(268435456)"
 
 // parseConnection turns a connection string into a dialect and a driver DSN.
 func parseConnection(conn string) (d dialect, dsn string, memory bool, err error) {
@@ -169,7 +197,7 @@ func parseConnection(conn string) (d dialect, dsn string, memory bool, err error
 		if path == "" || path == ":memory:" {
 			return dialectSQLite, ":memory:?" + sqlitePragmas, true, nil
 		}
-		return dialectSQLite, path + "?" + sqlitePragmas + "&_pragma=journal_mode(WAL)", false, nil
+		return dialectSQLite, path + "?" + sqlitePragmas + sqliteFilePragmas, false, nil
 	case strings.HasPrefix(conn, "sqlite:"):
 		return bad("use sqlite:////absolute/path or sqlite:///relative/path")
 	case strings.HasPrefix(conn, "mysql:") || strings.HasPrefix(conn, "mysql+"):

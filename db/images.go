@@ -68,196 +68,6 @@ func (r *ImageRepo) mutable(owner *string) bool {
 	return owner != nil && r.c.ProjectID != "" && *owner == r.c.ProjectID
 }
 
-// Get implements domain.Repo.
-func (r *ImageRepo) Get(ctx context.Context, id string) (domain.Image, error) {
-	if id == "" || len(id) > idMaxLen {
-		return nil, notFound(id)
-	}
-	m, err := r.get(r.d.g.WithContext(ctx), id)
-	if err != nil {
-		return nil, err
-	}
-	return domain.NewImage(m), nil
-}
-
-// get loads one visible, non-deleted image with its children.
-func (r *ImageRepo) get(g *gorm.DB, id string) (domain.Meta, error) {
-	vis, vargs := r.visibleClause()
-	q := "SELECT " + imageColumns + " FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
-	metas, err := r.queryImages(g, q, append([]any{id}, vargs...)...)
-	if err != nil {
-		return domain.Meta{}, err
-	}
-	if len(metas) == 0 {
-		return domain.Meta{}, notFound(id)
-	}
-	if err := r.loadChildren(g, metas); err != nil {
-		return domain.Meta{}, err
-	}
-	return metas[0], nil
-}
-
-// queryImages runs a SELECT of imageColumns.
-func (r *ImageRepo) queryImages(g *gorm.DB, q string, args ...any) ([]domain.Meta, error) {
-	rows, err := g.Raw(q, args...).Rows()
-	if err != nil {
-		return nil, opErr("get image", err)
-	}
-	defer rows.Close()
-	var out []domain.Meta
-	for rows.Next() {
-		m, err := scanImage(rows)
-		if err != nil {
-			return nil, opErr("get image", err)
-		}
-		if m.Visibility == domain.VisibilityShared && !r.c.Owns(m.Owner) {
-			m.Member = r.c.ProjectID
-		}
-		out = append(out, m)
-	}
-	return out, opErr("get image", rows.Err())
-}
-
-// childBatch bounds the ids of one IN list.
-const childBatch = 500
-
-// loadChildren fills the properties, tags and locations of metas with one
-// query per table (per batch of ids), never one per image.
-func (r *ImageRepo) loadChildren(g *gorm.DB, metas []domain.Meta) error {
-	if len(metas) == 0 {
-		return nil
-	}
-	index := make(map[string]int, len(metas))
-	for i := range metas {
-		index[metas[i].ID] = i
-	}
-	for start := 0; start < len(metas); start += childBatch {
-		end := min(start+childBatch, len(metas))
-		ids := make([]string, 0, end-start)
-		for _, m := range metas[start:end] {
-			ids = append(ids, m.ID)
-		}
-		if err := r.loadProperties(g, ids, metas, index); err != nil {
-			return err
-		}
-		if err := r.loadTags(g, ids, metas, index); err != nil {
-			return err
-		}
-		if err := r.loadLocations(g, ids, metas, index); err != nil {
-			return err
-		}
-	}
-	for i := range metas {
-		slices.Sort(metas[i].Tags)
-		metas[i].Tags = slices.Compact(metas[i].Tags)
-	}
-	return nil
-}
-
-func (r *ImageRepo) loadProperties(g *gorm.DB, ids []string, metas []domain.Meta, index map[string]int) error {
-	if r.d.dialect == dialectSQLite {
-		// One row per image: the driver's per-row cost dominates otherwise.
-		rows, err := g.Raw("SELECT image_id, json_group_object(name, COALESCE(value, '')) FROM image_properties"+
-			" WHERE image_id IN ? AND +deleted = 0 GROUP BY image_id", ids).Rows()
-		if err != nil {
-			return opErr("load properties", err)
-		}
-		defer rows.Close()
-		var id string
-		var obj []byte
-		for rows.Next() {
-			if err := rows.Scan(&id, &obj); err != nil {
-				return opErr("load properties", err)
-			}
-			if i, ok := index[id]; ok {
-				if err := json.Unmarshal(obj, &metas[i].Properties); err != nil {
-					return opErr("load properties", err)
-				}
-			}
-		}
-		return opErr("load properties", rows.Err())
-	}
-	rows, err := g.Raw("SELECT image_id, name, value FROM image_properties WHERE image_id IN ? AND +deleted = 0", ids).Rows()
-	if err != nil {
-		return opErr("load properties", err)
-	}
-	defer rows.Close()
-	var id, name string
-	var value sql.NullString
-	for rows.Next() {
-		if err := rows.Scan(&id, &name, &value); err != nil {
-			return opErr("load properties", err)
-		}
-		if i, ok := index[id]; ok {
-			metas[i].Properties[name] = value.String
-		}
-	}
-	return opErr("load properties", rows.Err())
-}
-
-func (r *ImageRepo) loadTags(g *gorm.DB, ids []string, metas []domain.Meta, index map[string]int) error {
-	if r.d.dialect == dialectSQLite {
-		rows, err := g.Raw("SELECT image_id, json_group_array(value) FROM image_tags"+
-			" WHERE image_id IN ? AND +deleted = 0 GROUP BY image_id", ids).Rows()
-		if err != nil {
-			return opErr("load tags", err)
-		}
-		defer rows.Close()
-		var id string
-		var arr []byte
-		for rows.Next() {
-			if err := rows.Scan(&id, &arr); err != nil {
-				return opErr("load tags", err)
-			}
-			if i, ok := index[id]; ok {
-				if err := json.Unmarshal(arr, &metas[i].Tags); err != nil {
-					return opErr("load tags", err)
-				}
-			}
-		}
-		return opErr("load tags", rows.Err())
-	}
-	rows, err := g.Raw("SELECT image_id, value FROM image_tags WHERE image_id IN ? AND +deleted = 0", ids).Rows()
-	if err != nil {
-		return opErr("load tags", err)
-	}
-	defer rows.Close()
-	var id, value string
-	for rows.Next() {
-		if err := rows.Scan(&id, &value); err != nil {
-			return opErr("load tags", err)
-		}
-		if i, ok := index[id]; ok {
-			metas[i].Tags = append(metas[i].Tags, value)
-		}
-	}
-	return opErr("load tags", rows.Err())
-}
-
-func (r *ImageRepo) loadLocations(g *gorm.DB, ids []string, metas []domain.Meta, index map[string]int) error {
-	rows, err := g.Raw("SELECT id, image_id, value, meta_data, status FROM image_locations"+
-		" WHERE image_id IN ? AND +deleted = 0 ORDER BY id", ids).Rows()
-	if err != nil {
-		return opErr("load locations", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			loc     domain.Location
-			imageID string
-			meta    sql.NullString
-		)
-		if err := rows.Scan(&loc.ID, &imageID, &loc.URL, &meta, &loc.Status); err != nil {
-			return opErr("load locations", err)
-		}
-		loc.Metadata = decodeMeta(meta)
-		if i, ok := index[imageID]; ok {
-			metas[i].Locations = append(metas[i].Locations, loc)
-		}
-	}
-	return opErr("load locations", rows.Err())
-}
-
 // check4Byte refuses text that Glance's utf8 (3-byte) MySQL columns cannot
 // hold, as glance/common/utils.no_4byte_params does.
 func check4Byte(m *domain.Meta) error {
@@ -345,7 +155,7 @@ func isDuplicate(err error) bool {
 }
 
 // Add implements domain.Repo. The image, its properties, tags and locations
-// are written in one transaction.
+// are written in one transaction; a taken id fails the first insert.
 func (r *ImageRepo) Add(ctx context.Context, img domain.Image) error {
 	m := core(img)
 	if m.ID == "" || len(m.ID) > idMaxLen {
@@ -369,14 +179,7 @@ func (r *ImageRepo) Add(ctx context.Context, img domain.Image) error {
 		updated = created
 	}
 	conflict := domain.Errorf(domain.ErrConflict, "Image ID %s already exists!", m.ID)
-	err := r.d.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var n int64
-		if err := tx.Raw("SELECT COUNT(*) FROM images WHERE id = ?", m.ID).Scan(&n).Error; err != nil {
-			return opErr("add image", err)
-		}
-		if n > 0 {
-			return conflict
-		}
+	err := r.d.write(ctx, func(run runner) error {
 		var owner *string
 		if m.Owner != nil && *m.Owner != "" {
 			owner = m.Owner
@@ -385,28 +188,32 @@ func (r *ImageRepo) Add(ctx context.Context, img domain.Image) error {
 		if m.DeletedAt != nil || m.Status == domain.StatusDeleted {
 			deleted = 1
 		}
-		err := tx.Exec("INSERT INTO images (id, name, size, status, created_at, updated_at, deleted_at, deleted,"+
+		_, err := run.exec(ctx, "INSERT INTO images (id, name, size, status, created_at, updated_at, deleted_at, deleted,"+
 			" disk_format, container_format, checksum, owner, min_disk, min_ram, protected, virtual_size,"+
 			" visibility, os_hidden, os_hash_algo, os_hash_value)"+
 			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			m.ID, nullStr(m.Name), nullInt(m.Size), string(m.Status), ts(created), ts(updated), tsPtr(m.DeletedAt), deleted,
 			nullStr(m.DiskFormat), nullStr(m.ContainerFormat), nullStr(m.Checksum), nullStr(owner),
 			m.MinDisk, m.MinRAM, boolInt(m.Protected), nullInt(m.VirtualSize),
-			string(m.Visibility), boolInt(m.Hidden), nullStr(m.HashAlgo), nullStr(m.HashValue)).Error
+			string(m.Visibility), boolInt(m.Hidden), nullStr(m.HashAlgo), nullStr(m.HashValue))
 		if isDuplicate(err) {
 			return conflict
 		}
 		if err != nil {
 			return opErr("add image", err)
 		}
+		// A new id has no child rows yet: insert them all at once.
 		t := now()
-		if err := syncProperties(tx, m.ID, m.Properties, t); err != nil {
+		if err := r.insertProperties(ctx, run, m.ID, m.Properties, t); err != nil {
 			return err
 		}
-		if err := syncTags(tx, m.ID, m.Tags, t); err != nil {
+		if err := r.insertTags(ctx, run, m.ID, m.Tags, t); err != nil {
 			return err
 		}
-		return syncLocations(tx, m.ID, m.Locations, t)
+		if len(m.Locations) == 0 {
+			return nil
+		}
+		return syncLocations(ctx, run, m.ID, m.Locations, t, nil)
 	})
 	if isDuplicate(err) {
 		return conflict
@@ -414,8 +221,65 @@ func (r *ImageRepo) Add(ctx context.Context, img domain.Image) error {
 	return opErr("add image", err)
 }
 
+// insertProperties inserts the properties of a new image in one statement.
+func (r *ImageRepo) insertProperties(ctx context.Context, run runner, id string, props map[string]string, t time.Time) error {
+	if len(props) == 0 {
+		return nil
+	}
+	var err error
+	if r.d.dialect == dialectSQLite {
+		obj, jerr := json.Marshal(props)
+		if jerr != nil {
+			return opErr("save properties", jerr)
+		}
+		_, err = run.exec(ctx, "INSERT INTO image_properties (image_id, name, value, created_at, updated_at, deleted)"+
+			" SELECT ?, j.key, j.value, ?, ?, 0 FROM json_each(?) j", id, ts(t), ts(t), string(obj))
+	} else {
+		names := slices.Sorted(maps.Keys(props))
+		rows := make([]string, len(names))
+		args := make([]any, 0, 4*len(names))
+		for i, name := range names {
+			rows[i] = "(?, ?, ?, ?, ?, 0)"
+			args = append(args, id, name, props[name], ts(t), ts(t))
+		}
+		_, err = run.exec(ctx, "INSERT INTO image_properties (image_id, name, value, created_at, updated_at, deleted)"+
+			" VALUES "+strings.Join(rows, ", "), args...)
+	}
+	return opErr("save properties", err)
+}
+
+// insertTags inserts the tags of a new image in one statement.
+func (r *ImageRepo) insertTags(ctx context.Context, run runner, id string, tags []string, t time.Time) error {
+	set := slices.Clone(tags)
+	slices.Sort(set)
+	set = slices.Compact(set)
+	if len(set) == 0 {
+		return nil
+	}
+	var err error
+	if r.d.dialect == dialectSQLite {
+		arr, jerr := json.Marshal(set)
+		if jerr != nil {
+			return opErr("save tags", jerr)
+		}
+		_, err = run.exec(ctx, "INSERT INTO image_tags (image_id, value, created_at, updated_at, deleted)"+
+			" SELECT ?, j.value, ?, ?, 0 FROM json_each(?) j", id, ts(t), ts(t), string(arr))
+	} else {
+		rows := make([]string, len(set))
+		args := make([]any, 0, 3*len(set))
+		for i, tag := range set {
+			rows[i] = "(?, ?, ?, ?, 0)"
+			args = append(args, id, tag, ts(t), ts(t))
+		}
+		_, err = run.exec(ctx, "INSERT INTO image_tags (image_id, value, created_at, updated_at, deleted) VALUES "+
+			strings.Join(rows, ", "), args...)
+	}
+	return opErr("save tags", err)
+}
+
 // Save implements domain.Repo: a compare-and-swap on the stored status,
-// then the properties, tags and locations, in one transaction.
+// then the properties, tags and locations, in one transaction. Only the
+// child rows that differ are written.
 func (r *ImageRepo) Save(ctx context.Context, img domain.Image, from domain.Status) error {
 	m := core(img)
 	if m.ID == "" || len(m.ID) > idMaxLen {
@@ -430,8 +294,8 @@ func (r *ImageRepo) Save(ctx context.Context, img domain.Image, from domain.Stat
 	if !m.Status.Valid() {
 		return domain.Errorf(domain.ErrInvalid, "Invalid image status '%s' for image.", m.Status)
 	}
-	err := r.d.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		cur, err := r.lockForMutation(tx, m.ID)
+	err := r.d.write(ctx, func(run runner) error {
+		cur, err := r.lockForMutation(ctx, run, m.ID, true)
 		if err != nil {
 			return err
 		}
@@ -454,20 +318,22 @@ func (r *ImageRepo) Save(ctx context.Context, img domain.Image, from domain.Stat
 			q += " AND status = ?"
 			args = append(args, string(from))
 		}
-		res := tx.Exec(q, args...)
-		if res.Error != nil {
-			return opErr("save image", res.Error)
+		res, err := run.exec(ctx, q, args...)
+		if err != nil {
+			return opErr("save image", err)
 		}
-		if res.RowsAffected == 0 {
-			return r.whyNotSaved(tx, m.ID, m.Status, from)
+		if n, err := res.RowsAffected(); err != nil {
+			return opErr("save image", err)
+		} else if n == 0 {
+			return r.whyNotSaved(ctx, run, m.ID, m.Status, from)
 		}
-		if err := syncProperties(tx, m.ID, m.Properties, t); err != nil {
+		if err := syncProperties(ctx, run, m.ID, m.Properties, t, cur.kids.props); err != nil {
 			return err
 		}
-		if err := syncTags(tx, m.ID, m.Tags, t); err != nil {
+		if err := syncTags(ctx, run, m.ID, m.Tags, t, cur.kids.tags); err != nil {
 			return err
 		}
-		return syncLocations(tx, m.ID, m.Locations, t)
+		return syncLocations(ctx, run, m.ID, m.Locations, t, cur.kids.locs)
 	})
 	return opErr("save image", err)
 }
@@ -478,97 +344,218 @@ func casConflict(current, next, from domain.Status) error {
 }
 
 // whyNotSaved explains an UPDATE that matched no row.
-func (r *ImageRepo) whyNotSaved(tx *gorm.DB, id string, next, from domain.Status) error {
-	var st []string
-	if err := tx.Raw("SELECT status FROM images WHERE id = ? AND +deleted = 0", id).Scan(&st).Error; err != nil {
+func (r *ImageRepo) whyNotSaved(ctx context.Context, run runner, id string, next, from domain.Status) error {
+	var st string
+	found, err := run.queryRow(ctx, "SELECT status FROM images WHERE id = ? AND +deleted = 0", []any{id}, &st)
+	if err != nil {
 		return opErr("save image", err)
 	}
-	if len(st) == 0 {
+	if !found {
 		return notFound(id)
 	}
-	return casConflict(domain.Status(st[0]), next, from)
+	return casConflict(domain.Status(st), next, from)
 }
 
 // stored is what a mutation checks before it writes.
 type stored struct {
 	owner  *string
 	status domain.Status
+	kids   storedChildren
 }
 
+// storedChildren are an image's child rows as a Save finds them.
+type storedChildren struct {
+	props map[string]propRow // every row, soft-deleted ones too
+	tags  []string           // live tags
+	locs  map[int64]locRow   // live locations
+}
+
+type propRow struct {
+	id      int64
+	value   sql.NullString
+	deleted bool
+}
+
+type locRow struct {
+	value, status string
+	meta          sql.NullString
+}
+
+// savedChildColumns are SQLite expressions that read, with the image row,
+// the child rows a Save compares with: every property row as
+// [id, name, value, deleted], the live tags, and the live locations as
+// [id, url, meta_data, status].
+const savedChildColumns = "(SELECT json_group_array(json_array(p.id, p.name, p.value, p.deleted)) FROM image_properties p" +
+	" WHERE p.image_id = images.id), " +
+	"(SELECT json_group_array(t.value) FROM image_tags t WHERE t.image_id = images.id AND +t.deleted = 0), " +
+	"(SELECT json_group_array(json_array(l.id, l.value, l.meta_data, l.status)) FROM image_locations l" +
+	" WHERE l.image_id = images.id AND +l.deleted = 0)"
+
 // lockForMutation reads the image row for a change, locking it on MySQL
-// (SQLite write transactions hold the database lock already). It returns
-// ErrNotFound when the image is missing, deleted or invisible to the caller,
-// and ErrForbidden when the caller may see it but does not own it
+// (SQLite write transactions hold the database lock already), and, with
+// children set, the image's child rows. It returns ErrNotFound when the
+// image is missing, deleted or invisible to the caller, and ErrForbidden
+// when the caller may see it but does not own it
 // (glance/db/sqlalchemy/api._check_mutate_authorization).
-func (r *ImageRepo) lockForMutation(tx *gorm.DB, id string) (stored, error) {
+func (r *ImageRepo) lockForMutation(ctx context.Context, run runner, id string, children bool) (stored, error) {
 	vis, vargs := r.visibleClause()
-	q := "SELECT images.owner, images.status FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
+	cols := "images.owner, images.status"
+	sqliteKids := children && r.d.dialect == dialectSQLite
+	if sqliteKids {
+		cols += ", " + savedChildColumns
+	}
+	q := "SELECT " + cols + " FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
 	if r.d.dialect == dialectMySQL {
 		q += " FOR UPDATE"
 	}
-	rows, err := tx.Raw(q, append([]any{id}, vargs...)...).Rows()
+	var owner sql.NullString
+	var status string
+	var props, tags, locs []byte
+	dest := []any{&owner, &status}
+	if sqliteKids {
+		dest = append(dest, &props, &tags, &locs)
+	}
+	found, err := run.queryRow(ctx, q, append([]any{id}, vargs...), dest...)
 	if err != nil {
 		return stored{}, opErr("lock image", err)
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return stored{}, opErr("lock image", err)
-		}
+	if !found {
 		return stored{}, notFound(id)
-	}
-	var owner sql.NullString
-	var status string
-	if err := rows.Scan(&owner, &status); err != nil {
-		return stored{}, opErr("lock image", err)
 	}
 	s := stored{owner: strPtr(owner), status: domain.Status(status)}
 	if !r.mutable(s.owner) {
 		return stored{}, domain.Errorf(domain.ErrForbidden, "You do not own this image")
 	}
+	switch {
+	case sqliteKids:
+		s.kids, err = decodeStoredChildren(props, tags, locs)
+	case children:
+		s.kids, err = readStoredChildren(ctx, run, id)
+	}
+	if err != nil {
+		return stored{}, opErr("lock image", err)
+	}
 	return s, nil
 }
 
-// syncProperties makes the live properties of image id exactly props:
-// changed ones are updated, removed ones soft-deleted, and a soft-deleted
-// row of the same name is revived rather than duplicated, because
-// (image_id, name) is unique whatever the deleted flag.
-func syncProperties(tx *gorm.DB, id string, props map[string]string, t time.Time) error {
-	type row struct {
-		id      int64
-		value   sql.NullString
-		deleted bool
+// decodeStoredChildren reads the columns of savedChildColumns.
+func decodeStoredChildren(props, tags, locs []byte) (storedChildren, error) {
+	kids := storedChildren{props: map[string]propRow{}, locs: map[int64]locRow{}}
+	var prows [][4]any
+	if err := json.Unmarshal(props, &prows); err != nil {
+		return kids, err
 	}
-	existing := map[string]row{}
-	rows, err := tx.Raw("SELECT id, name, value, deleted FROM image_properties WHERE image_id = ?", id).Rows()
+	for _, p := range prows {
+		id, _ := p[0].(float64)
+		name, _ := p[1].(string)
+		rw := propRow{id: int64(id)}
+		rw.value.String, rw.value.Valid = p[2].(string)
+		del, _ := p[3].(float64)
+		rw.deleted = del != 0
+		kids.props[name] = rw
+	}
+	if err := json.Unmarshal(tags, &kids.tags); err != nil {
+		return kids, err
+	}
+	var lrows [][4]any
+	if err := json.Unmarshal(locs, &lrows); err != nil {
+		return kids, err
+	}
+	for _, l := range lrows {
+		id, _ := l[0].(float64)
+		var rw locRow
+		rw.value, _ = l[1].(string)
+		rw.meta.String, rw.meta.Valid = l[2].(string)
+		rw.status, _ = l[3].(string)
+		kids.locs[int64(id)] = rw
+	}
+	return kids, nil
+}
+
+// readStoredChildren reads an image's child rows with one query per table.
+func readStoredChildren(ctx context.Context, run runner, id string) (storedChildren, error) {
+	kids := storedChildren{props: map[string]propRow{}, locs: map[int64]locRow{}}
+	rows, err := run.query(ctx, "SELECT id, name, value, deleted FROM image_properties WHERE image_id = ?", id)
 	if err != nil {
-		return opErr("save properties", err)
+		return kids, err
 	}
 	for rows.Next() {
-		var rw row
+		var rw propRow
 		var name string
 		if err := rows.Scan(&rw.id, &name, &rw.value, &rw.deleted); err != nil {
 			rows.Close()
-			return opErr("save properties", err)
+			return kids, err
 		}
-		existing[name] = rw
+		kids.props[name] = rw
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return opErr("save properties", err)
+		return kids, err
 	}
+	rows, err = run.query(ctx, "SELECT value FROM image_tags WHERE image_id = ? AND +deleted = 0", id)
+	if err != nil {
+		return kids, err
+	}
+	for rows.Next() {
+		var tag string
+		if err := rows.Scan(&tag); err != nil {
+			rows.Close()
+			return kids, err
+		}
+		kids.tags = append(kids.tags, tag)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return kids, err
+	}
+	rows, err = run.query(ctx, "SELECT id, value, meta_data, status FROM image_locations WHERE image_id = ? AND +deleted = 0", id)
+	if err != nil {
+		return kids, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var lid int64
+		var rw locRow
+		if err := rows.Scan(&lid, &rw.value, &rw.meta, &rw.status); err != nil {
+			return kids, err
+		}
+		kids.locs[lid] = rw
+	}
+	return kids, rows.Err()
+}
+
+// execIn runs q, whose "IN %s" takes the values, in batches of childBatch.
+// args come before the values.
+func execIn[T any](ctx context.Context, run runner, q string, args []any, vals []T) error {
+	for start := 0; start < len(vals); start += childBatch {
+		chunk := vals[start:min(start+childBatch, len(vals))]
+		in, inArgs := inList(chunk)
+		if _, err := run.exec(ctx, strings.Replace(q, "%s", in, 1), append(slices.Clone(args), inArgs...)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncProperties makes the live properties of image id exactly props, given
+// every stored row of the image: changed ones are updated, removed ones
+// soft-deleted, and a soft-deleted row of the same name is revived rather
+// than duplicated, because (image_id, name) is unique whatever the deleted
+// flag.
+func syncProperties(ctx context.Context, run runner, id string, props map[string]string, t time.Time, existing map[string]propRow) error {
 	for _, name := range slices.Sorted(maps.Keys(props)) {
 		value := props[name]
 		rw, ok := existing[name]
+		var err error
 		switch {
 		case !ok:
-			err = tx.Exec("INSERT INTO image_properties (image_id, name, value, created_at, updated_at, deleted)"+
-				" VALUES (?, ?, ?, ?, ?, 0)", id, name, value, ts(t), ts(t)).Error
+			_, err = run.exec(ctx, "INSERT INTO image_properties (image_id, name, value, created_at, updated_at, deleted)"+
+				" VALUES (?, ?, ?, ?, ?, 0)", id, name, value, ts(t), ts(t))
 		case rw.deleted:
-			err = tx.Exec("UPDATE image_properties SET value = ?, deleted = 0, deleted_at = NULL, updated_at = ?"+
-				" WHERE id = ?", value, ts(t), rw.id).Error
+			_, err = run.exec(ctx, "UPDATE image_properties SET value = ?, deleted = 0, deleted_at = NULL, updated_at = ?"+
+				" WHERE id = ?", value, ts(t), rw.id)
 		case !rw.value.Valid || rw.value.String != value:
-			err = tx.Exec("UPDATE image_properties SET value = ?, updated_at = ? WHERE id = ?", value, ts(t), rw.id).Error
+			_, err = run.exec(ctx, "UPDATE image_properties SET value = ?, updated_at = ? WHERE id = ?", value, ts(t), rw.id)
 		}
 		if err != nil {
 			return opErr("save properties", err)
@@ -580,23 +567,14 @@ func syncProperties(tx *gorm.DB, id string, props map[string]string, t time.Time
 			gone = append(gone, rw.id)
 		}
 	}
-	if len(gone) > 0 {
-		err := tx.Exec("UPDATE image_properties SET deleted = 1, deleted_at = ?, updated_at = ? WHERE id IN ?",
-			ts(t), ts(t), gone).Error
-		if err != nil {
-			return opErr("save properties", err)
-		}
-	}
-	return nil
+	slices.Sort(gone)
+	return opErr("save properties", execIn(ctx, run,
+		"UPDATE image_properties SET deleted = 1, deleted_at = ?, updated_at = ? WHERE id IN %s", []any{ts(t), ts(t)}, gone))
 }
 
-// syncTags makes the live tags of image id exactly tags
-// (glance/db/sqlalchemy/api.image_tag_set_all).
-func syncTags(tx *gorm.DB, id string, tags []string, t time.Time) error {
-	var live []string
-	if err := tx.Raw("SELECT value FROM image_tags WHERE image_id = ? AND +deleted = 0", id).Scan(&live).Error; err != nil {
-		return opErr("save tags", err)
-	}
+// syncTags makes the live tags of image id exactly tags, given the live
+// ones (glance/db/sqlalchemy/api.image_tag_set_all).
+func syncTags(ctx context.Context, run runner, id string, tags []string, t time.Time, live []string) error {
 	want := map[string]bool{}
 	for _, tag := range tags {
 		want[tag] = true
@@ -609,8 +587,8 @@ func syncTags(tx *gorm.DB, id string, tags []string, t time.Time) error {
 		if have[tag] {
 			continue
 		}
-		err := tx.Exec("INSERT INTO image_tags (image_id, value, created_at, updated_at, deleted) VALUES (?, ?, ?, ?, 0)",
-			id, tag, ts(t), ts(t)).Error
+		_, err := run.exec(ctx, "INSERT INTO image_tags (image_id, value, created_at, updated_at, deleted) VALUES (?, ?, ?, ?, 0)",
+			id, tag, ts(t), ts(t))
 		if err != nil {
 			return opErr("save tags", err)
 		}
@@ -621,45 +599,18 @@ func syncTags(tx *gorm.DB, id string, tags []string, t time.Time) error {
 			gone = append(gone, tag)
 		}
 	}
-	if len(gone) > 0 {
-		err := tx.Exec("UPDATE image_tags SET deleted = 1, deleted_at = ?, updated_at = ?"+
-			" WHERE image_id = ? AND +deleted = 0 AND value IN ?", ts(t), ts(t), id, gone).Error
-		if err != nil {
-			return opErr("save tags", err)
-		}
-	}
-	return nil
+	slices.Sort(gone)
+	return opErr("save tags", execIn(ctx, run, "UPDATE image_tags SET deleted = 1, deleted_at = ?, updated_at = ?"+
+		" WHERE image_id = ? AND +deleted = 0 AND value IN %s", []any{ts(t), ts(t), id}, gone))
 }
 
 // locDeleted reports whether a location status means the row is deleted.
 func locDeleted(status string) bool { return status == "deleted" || status == "pending_delete" }
 
-// syncLocations makes the live locations of image id exactly locs
-// (glance/db/sqlalchemy/api._image_locations_set): rows not listed are
-// marked deleted, new ones (ID 0) inserted, listed ones updated.
-func syncLocations(tx *gorm.DB, id string, locs []domain.Location, t time.Time) error {
-	type row struct {
-		value, status string
-		meta          sql.NullString
-	}
-	live := map[int64]row{}
-	rows, err := tx.Raw("SELECT id, value, meta_data, status FROM image_locations WHERE image_id = ? AND +deleted = 0", id).Rows()
-	if err != nil {
-		return opErr("save locations", err)
-	}
-	for rows.Next() {
-		var lid int64
-		var rw row
-		if err := rows.Scan(&lid, &rw.value, &rw.meta, &rw.status); err != nil {
-			rows.Close()
-			return opErr("save locations", err)
-		}
-		live[lid] = rw
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return opErr("save locations", err)
-	}
+// syncLocations makes the live locations of image id exactly locs, given
+// the live rows (glance/db/sqlalchemy/api._image_locations_set): rows not
+// listed are marked deleted, new ones (ID 0) inserted, listed ones updated.
+func syncLocations(ctx context.Context, run runner, id string, locs []domain.Location, t time.Time, live map[int64]locRow) error {
 	keep := map[int64]bool{}
 	for _, l := range locs {
 		if l.ID != 0 {
@@ -672,12 +623,10 @@ func syncLocations(tx *gorm.DB, id string, locs []domain.Location, t time.Time) 
 			gone = append(gone, lid)
 		}
 	}
-	if len(gone) > 0 {
-		err := tx.Exec("UPDATE image_locations SET deleted = 1, status = 'deleted', deleted_at = ?, updated_at = ?"+
-			" WHERE id IN ?", ts(t), ts(t), gone).Error
-		if err != nil {
-			return opErr("save locations", err)
-		}
+	slices.Sort(gone)
+	if err := execIn(ctx, run, "UPDATE image_locations SET deleted = 1, status = 'deleted', deleted_at = ?, updated_at = ?"+
+		" WHERE id IN %s", []any{ts(t), ts(t)}, gone); err != nil {
+		return opErr("save locations", err)
 	}
 	for _, l := range locs {
 		status := l.Status
@@ -694,17 +643,17 @@ func syncLocations(tx *gorm.DB, id string, locs []domain.Location, t time.Time) 
 			delAt = ts(t)
 		}
 		if l.ID == 0 {
-			err = tx.Exec("INSERT INTO image_locations (image_id, value, meta_data, status, created_at, updated_at,"+
+			_, err = run.exec(ctx, "INSERT INTO image_locations (image_id, value, meta_data, status, created_at, updated_at,"+
 				" deleted_at, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-				id, l.URL, meta, status, ts(t), ts(t), delAt, boolInt(del)).Error
+				id, l.URL, meta, status, ts(t), ts(t), delAt, boolInt(del))
 		} else {
 			rw, ok := live[l.ID]
 			if ok && rw.value == l.URL && rw.status == status && sameMeta(rw.meta, l.Metadata) {
 				continue
 			}
-			err = tx.Exec("UPDATE image_locations SET value = ?, meta_data = ?, status = ?, deleted = ?,"+
+			_, err = run.exec(ctx, "UPDATE image_locations SET value = ?, meta_data = ?, status = ?, deleted = ?,"+
 				" deleted_at = ?, updated_at = ? WHERE id = ? AND image_id = ?",
-				l.URL, meta, status, boolInt(del), delAt, ts(t), l.ID, id).Error
+				l.URL, meta, status, boolInt(del), delAt, ts(t), l.ID, id)
 		}
 		if err != nil {
 			return opErr("save locations", err)
@@ -735,29 +684,31 @@ func (r *ImageRepo) Remove(ctx context.Context, img domain.Image) error {
 	if status != domain.StatusPendingDelete {
 		status = domain.StatusDeleted
 	}
-	err := r.d.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if _, err := r.lockForMutation(tx, m.ID); err != nil {
+	err := r.d.write(ctx, func(run runner) error {
+		if _, err := r.lockForMutation(ctx, run, m.ID, false); err != nil {
 			return err
 		}
 		t := now()
 		if m.DeletedAt != nil {
 			t = m.DeletedAt.UTC()
 		}
-		res := tx.Exec("UPDATE images SET status = ?, deleted = 1, deleted_at = ?, updated_at = ? WHERE id = ? AND +deleted = 0",
+		res, err := run.exec(ctx, "UPDATE images SET status = ?, deleted = 1, deleted_at = ?, updated_at = ? WHERE id = ? AND +deleted = 0",
 			string(status), ts(t), ts(t), m.ID)
-		if res.Error != nil {
-			return opErr("remove image", res.Error)
+		if err != nil {
+			return opErr("remove image", err)
 		}
-		if res.RowsAffected == 0 {
+		if n, err := res.RowsAffected(); err != nil {
+			return opErr("remove image", err)
+		} else if n == 0 {
 			return notFound(m.ID)
 		}
-		if err := tx.Exec("UPDATE image_locations SET deleted = 1, status = 'deleted', deleted_at = ?, updated_at = ?"+
-			" WHERE image_id = ? AND +deleted = 0", ts(t), ts(t), m.ID).Error; err != nil {
+		if _, err := run.exec(ctx, "UPDATE image_locations SET deleted = 1, status = 'deleted', deleted_at = ?, updated_at = ?"+
+			" WHERE image_id = ? AND +deleted = 0", ts(t), ts(t), m.ID); err != nil {
 			return opErr("remove image", err)
 		}
 		for _, child := range []string{"image_properties", "image_members", "image_tags"} {
-			if err := tx.Exec("UPDATE "+child+" SET deleted = 1, deleted_at = ?, updated_at = ?"+
-				" WHERE image_id = ? AND +deleted = 0", ts(t), ts(t), m.ID).Error; err != nil {
+			if _, err := run.exec(ctx, "UPDATE "+child+" SET deleted = 1, deleted_at = ?, updated_at = ?"+
+				" WHERE image_id = ? AND +deleted = 0", ts(t), ts(t), m.ID); err != nil {
 				return opErr("remove image", err)
 			}
 		}
@@ -771,10 +722,10 @@ func (r *ImageRepo) Remove(ctx context.Context, img domain.Image) error {
 // that are not killed, deleted or pending_delete.
 func (d *DB) Usage(ctx context.Context, owner string) (int64, error) {
 	var total sql.NullInt64
-	err := d.g.WithContext(ctx).Raw("SELECT SUM(images.size * (SELECT COUNT(*) FROM image_locations l"+
+	_, err := d.read().queryRow(ctx, "SELECT SUM(images.size * (SELECT COUNT(*) FROM image_locations l"+
 		" WHERE l.image_id = images.id AND +l.deleted = 0 AND l.status <> 'deleted'))"+
 		" FROM images WHERE images.owner = ? AND +images.deleted = 0 AND images.size > 0"+
-		" AND images.status NOT IN ('killed', 'deleted', 'pending_delete')", owner).Row().Scan(&total)
+		" AND images.status NOT IN ('killed', 'deleted', 'pending_delete')", []any{owner}, &total)
 	if err != nil {
 		return 0, opErr("usage", err)
 	}

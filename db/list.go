@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/glance-go/glance-go/domain"
 )
 
@@ -107,7 +105,7 @@ func (w *where) addFilter(f domain.Filter) error {
 			}
 			vals = append(vals, x)
 		}
-		w.add(col+" IN ?", vals)
+		w.add(col+" IN "+placeholders(len(vals)), vals...)
 		return nil
 	}
 	op, ok := sqlOps[f.Op]
@@ -127,7 +125,7 @@ func (w *where) addFilter(f domain.Filter) error {
 
 // List implements domain.Repo (glance/db/sqlalchemy/api.image_get_all).
 func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, error) {
-	g := r.d.g.WithContext(ctx)
+	run := r.d.read()
 	if q.Limit == 0 {
 		return domain.Page{Images: []domain.Image{}}, nil
 	}
@@ -159,7 +157,7 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 		return domain.Page{}, err
 	}
 	if q.Marker != "" {
-		if err := r.addMarker(g, &w, q.Marker, keys, dirs); err != nil {
+		if err := r.addMarker(ctx, run, &w, q.Marker, keys, dirs); err != nil {
 			return domain.Page{}, err
 		}
 	}
@@ -171,11 +169,11 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 	if q.Limit > 0 {
 		sqlText += " LIMIT " + strconv.Itoa(q.Limit)
 	}
-	metas, err := r.queryImages(g, sqlText, w.args...)
+	metas, err := r.queryImages(ctx, run, sqlText, w.args, false)
 	if err != nil {
 		return domain.Page{}, err
 	}
-	if err := r.loadChildren(g, metas); err != nil {
+	if err := r.loadChildren(ctx, run, metas); err != nil {
 		return domain.Page{}, err
 	}
 	page := domain.Page{Images: make([]domain.Image, len(metas)), Full: q.Limit > 0 && len(metas) == q.Limit}
@@ -276,7 +274,7 @@ func sortKeys(sort []domain.SortKey) (keys, dirs []string, err error) {
 // addMarker adds the keyset condition that starts the page after the
 // marker image: (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ..., with < for
 // descending keys. The marker must be visible to the caller.
-func (r *ImageRepo) addMarker(g *gorm.DB, w *where, marker string, keys, dirs []string) error {
+func (r *ImageRepo) addMarker(ctx context.Context, run runner, w *where, marker string, keys, dirs []string) error {
 	invalid := domain.Errorf(domain.ErrInvalid, "No image found with ID %s", marker)
 	if len(marker) > idMaxLen {
 		return invalid
@@ -286,8 +284,8 @@ func (r *ImageRepo) addMarker(g *gorm.DB, w *where, marker string, keys, dirs []
 		exprs[i] = sortColumns[k]
 	}
 	vis, vargs := r.visibleClause()
-	rows, err := g.Raw("SELECT "+strings.Join(exprs, ", ")+" FROM images WHERE images.id = ? AND +images.deleted = 0 AND "+vis,
-		append([]any{marker}, vargs...)...).Rows()
+	rows, err := run.query(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM images WHERE images.id = ? AND +images.deleted = 0 AND "+vis,
+		append([]any{marker}, vargs...)...)
 	if err != nil {
 		return opErr("list images", err)
 	}

@@ -2,7 +2,6 @@ package db_test
 
 import (
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,14 +12,16 @@ import (
 	"github.com/glance-go/glance-go/domain"
 )
 
-// seedMany stores n public images with 10 properties and 2 tags each, in
-// one transaction.
-func seedMany(tb testing.TB, d *db.DB, n int) {
+// seedMany stores n public images owned by p1 with 10 properties and 2
+// tags each, in one transaction, and returns their ids.
+func seedMany(tb testing.TB, d *db.DB, n int) []string {
 	tb.Helper()
+	ids := make([]string, 0, n)
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	err := d.Gorm().Transaction(func(tx *gorm.DB) error {
 		for i := 0; i < n; i++ {
 			id := domain.NewUUID()
+			ids = append(ids, id)
 			at := base.Add(time.Duration(i) * time.Second).Format("2006-01-02 15:04:05.000000")
 			if err := tx.Exec("INSERT INTO images (id, name, size, status, created_at, updated_at, deleted, disk_format,"+
 				" container_format, owner, min_disk, min_ram, protected, visibility, os_hidden)"+
@@ -46,6 +47,7 @@ func seedMany(tb testing.TB, d *db.DB, n int) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return ids
 }
 
 // TestListQueryCount lists 1000 of 2,000 images with 10 properties and 2
@@ -58,18 +60,7 @@ func TestListQueryCount(t *testing.T) {
 	}
 	d := dbtest.OpenSQLite(t)
 	seedMany(t, d, 2000)
-	var statements atomic.Int64
-	count := func(*gorm.DB) { statements.Add(1) }
-	cb := d.Gorm().Callback()
-	for _, err := range []error{
-		cb.Query().After("gorm:query").Register("test:count_query", count),
-		cb.Row().After("gorm:row").Register("test:count_row", count),
-		cb.Raw().After("gorm:raw").Register("test:count_raw", count),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	before := db.Statements(d)
 	repo := d.Images(p2)
 	p, err := repo.List(ctx, domain.ListQuery{Limit: 1000})
 	wantKind(t, err, nil)
@@ -79,17 +70,106 @@ func TestListQueryCount(t *testing.T) {
 	if m := p.Images[999].Meta(); len(m.Properties) != 10 || len(m.Tags) != 2 {
 		t.Fatalf("children not loaded: %d properties, %d tags", len(m.Properties), len(m.Tags))
 	}
-	if n := statements.Load(); n == 0 || n > 20 {
+	if n := db.Statements(d) - before; n == 0 || n > 20 {
 		t.Fatalf("listing 1000 images took %d SQL statements, want a handful of batched ones", n)
 	} else {
 		t.Logf("list 1000 of 2000: %d SQL statements", n)
 	}
 }
 
+// benchSeed is the acceptance load of docs/benchmarks.md: 2,000 images of
+// 10 properties and 2 tags each.
+const benchSeed = 2000
+
+// benchImage is a new image shaped like the seeds.
+func benchImage(tb testing.TB, i int) domain.Image {
+	tb.Helper()
+	m := domain.Meta{Name: domain.Ptr(fmt.Sprintf("bench-%d", i)), Owner: domain.Ptr("p1"),
+		DiskFormat: domain.Ptr("raw"), ContainerFormat: domain.Ptr("bare"),
+		Tags: []string{"bench", "tag-a"}, Properties: map[string]string{}}
+	for p := 0; p < 10; p++ {
+		m.Properties[fmt.Sprintf("prop_%d", p)] = fmt.Sprintf("value %d", p)
+	}
+	img, err := domain.CoreFactory{}.NewImage(ctx, m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return img
+}
+
+func BenchmarkGet(b *testing.B) {
+	d := dbtest.OpenSQLite(b)
+	ids := seedMany(b, d, benchSeed)
+	repo := d.Images(p1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := repo.Get(ctx, ids[i%len(ids)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAdd(b *testing.B) {
+	d := dbtest.OpenSQLite(b)
+	seedMany(b, d, benchSeed)
+	repo := d.Images(p1)
+	imgs := make([]domain.Image, b.N)
+	for i := range imgs {
+		imgs[i] = benchImage(b, i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := repo.Add(ctx, imgs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSave is a PATCH of one property: load, change, save.
+func BenchmarkSave(b *testing.B) {
+	d := dbtest.OpenSQLite(b)
+	ids := seedMany(b, d, benchSeed)
+	repo := d.Images(p1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		img, err := repo.Get(ctx, ids[i%len(ids)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		from := img.Meta().Status
+		if err := img.Update(func(m *domain.Meta) error {
+			m.Properties["prop_3"] = fmt.Sprintf("changed %d", i)
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if err := repo.Save(ctx, img, from); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkList25(b *testing.B) {
+	d := dbtest.OpenSQLite(b)
+	seedMany(b, d, benchSeed)
+	repo := d.Images(p2)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := repo.List(ctx, domain.ListQuery{Limit: 25}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkList1000(b *testing.B) {
 	d := dbtest.OpenSQLite(b)
-	seedMany(b, d, 2000)
+	seedMany(b, d, benchSeed)
 	repo := d.Images(p2)
+	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := repo.List(ctx, domain.ListQuery{Limit: 1000}); err != nil {

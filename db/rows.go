@@ -101,8 +101,8 @@ const imageColumns = "images.id, images.name, images.size, images.status, images
 	"images.min_disk, images.min_ram, images.protected, images.virtual_size, images.visibility, " +
 	"images.os_hidden, images.os_hash_algo, images.os_hash_value"
 
-// scanImage reads one row of imageColumns.
-func scanImage(rows *sql.Rows) (domain.Meta, error) {
+// scanImage reads one row of imageColumns, then any extra columns into extra.
+func scanImage(rows *sql.Rows, extra ...any) (domain.Meta, error) {
 	var (
 		m                                       domain.Meta
 		name, diskFmt, contFmt, checksum, owner sql.NullString
@@ -113,8 +113,9 @@ func scanImage(rows *sql.Rows) (domain.Meta, error) {
 		protected, hidden                       bool
 		minDisk, minRAM                         int64
 	)
-	err := rows.Scan(&m.ID, &name, &size, &status, &created, &updated, &deleted, &diskFmt, &contFmt,
-		&checksum, &owner, &minDisk, &minRAM, &protected, &vsize, &visibility, &hidden, &hashAlgo, &hashValue)
+	dest := append([]any{&m.ID, &name, &size, &status, &created, &updated, &deleted, &diskFmt, &contFmt,
+		&checksum, &owner, &minDisk, &minRAM, &protected, &vsize, &visibility, &hidden, &hashAlgo, &hashValue}, extra...)
+	err := rows.Scan(dest...)
 	if err != nil {
 		return m, err
 	}

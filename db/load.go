@@ -1,0 +1,261 @@
+package db
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"slices"
+
+	"github.com/glance-go/glance-go/domain"
+)
+
+// Get implements domain.Repo.
+func (r *ImageRepo) Get(ctx context.Context, id string) (domain.Image, error) {
+	if id == "" || len(id) > idMaxLen {
+		return nil, notFound(id)
+	}
+	m, err := r.get(ctx, r.d.read(), id)
+	if err != nil {
+		return nil, err
+	}
+	return domain.NewImage(m), nil
+}
+
+// get loads one visible, non-deleted image with its children: one
+// statement on SQLite, one per table on MySQL.
+func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta, error) {
+	vis, vargs := r.visibleClause()
+	args := append([]any{id}, vargs...)
+	where := " FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
+	if r.d.dialect == dialectSQLite {
+		metas, err := r.queryImages(ctx, run, "SELECT "+imageColumns+", "+childColumns("images.id")+where, args, true)
+		if err != nil {
+			return domain.Meta{}, err
+		}
+		if len(metas) == 0 {
+			return domain.Meta{}, notFound(id)
+		}
+		return metas[0], nil
+	}
+	metas, err := r.queryImages(ctx, run, "SELECT "+imageColumns+where, args, false)
+	if err != nil {
+		return domain.Meta{}, err
+	}
+	if len(metas) == 0 {
+		return domain.Meta{}, notFound(id)
+	}
+	if err := r.loadChildren(ctx, run, metas); err != nil {
+		return domain.Meta{}, err
+	}
+	return metas[0], nil
+}
+
+// childColumns returns three SQLite expressions that aggregate, as JSON
+// text, the live properties (an object), tags (an array) and locations (an
+// array of [id, url, meta_data, status]) of the image whose id is idExpr.
+// Loading them with the image row saves a statement per table.
+func childColumns(idExpr string) string {
+	return "(SELECT json_group_object(p.name, COALESCE(p.value, '')) FROM image_properties p" +
+		" WHERE p.image_id = " + idExpr + " AND +p.deleted = 0), " +
+		"(SELECT json_group_array(t.value) FROM image_tags t WHERE t.image_id = " + idExpr + " AND +t.deleted = 0), " +
+		"(SELECT json_group_array(json_array(l.id, l.value, l.meta_data, l.status)) FROM image_locations l" +
+		" WHERE l.image_id = " + idExpr + " AND +l.deleted = 0)"
+}
+
+// decodeChildren fills m from the three columns of childColumns.
+func decodeChildren(m *domain.Meta, props, tags, locs []byte) error {
+	if len(props) > 2 {
+		if err := json.Unmarshal(props, &m.Properties); err != nil {
+			return err
+		}
+	}
+	if len(tags) > 2 {
+		if err := json.Unmarshal(tags, &m.Tags); err != nil {
+			return err
+		}
+		slices.Sort(m.Tags)
+		m.Tags = slices.Compact(m.Tags)
+	}
+	if len(locs) > 2 {
+		var rows [][4]any
+		if err := json.Unmarshal(locs, &rows); err != nil {
+			return err
+		}
+		for _, row := range rows {
+			id, _ := row[0].(float64)
+			url, _ := row[1].(string)
+			status, _ := row[3].(string)
+			meta := sql.NullString{}
+			meta.String, meta.Valid = row[2].(string)
+			m.Locations = append(m.Locations, domain.Location{ID: int64(id), URL: url, Metadata: decodeMeta(meta), Status: status})
+		}
+		slices.SortFunc(m.Locations, func(a, b domain.Location) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	return nil
+}
+
+// queryImages runs a SELECT of imageColumns, followed by the columns of
+// childColumns when children is set.
+func (r *ImageRepo) queryImages(ctx context.Context, run runner, q string, args []any, children bool) ([]domain.Meta, error) {
+	rows, err := run.query(ctx, q, args...)
+	if err != nil {
+		return nil, opErr("get image", err)
+	}
+	defer rows.Close()
+	var out []domain.Meta
+	var props, tags, locs sql.RawBytes
+	var extra []any
+	if children {
+		extra = []any{&props, &tags, &locs}
+	}
+	for rows.Next() {
+		m, err := scanImage(rows, extra...)
+		if err != nil {
+			return nil, opErr("get image", err)
+		}
+		if children {
+			if err := decodeChildren(&m, props, tags, locs); err != nil {
+				return nil, opErr("get image", err)
+			}
+		}
+		if m.Visibility == domain.VisibilityShared && !r.c.Owns(m.Owner) {
+			m.Member = r.c.ProjectID
+		}
+		out = append(out, m)
+	}
+	return out, opErr("get image", rows.Err())
+}
+
+// childBatch bounds the ids of one IN list.
+const childBatch = 500
+
+// loadChildren fills the properties, tags and locations of metas: on SQLite
+// in one statement whatever their number, on MySQL with one query per
+// table and batch of ids, never one per image.
+func (r *ImageRepo) loadChildren(ctx context.Context, run runner, metas []domain.Meta) error {
+	if len(metas) == 0 {
+		return nil
+	}
+	index := make(map[string]int, len(metas))
+	for i := range metas {
+		index[metas[i].ID] = i
+	}
+	if r.d.dialect == dialectSQLite {
+		return r.loadChildrenSQLite(ctx, run, metas, index)
+	}
+	for start := 0; start < len(metas); start += childBatch {
+		end := min(start+childBatch, len(metas))
+		ids := make([]string, 0, end-start)
+		for _, m := range metas[start:end] {
+			ids = append(ids, m.ID)
+		}
+		in, args := inList(ids)
+		if err := loadProperties(ctx, run, in, args, metas, index); err != nil {
+			return err
+		}
+		if err := loadTags(ctx, run, in, args, metas, index); err != nil {
+			return err
+		}
+		if err := loadLocations(ctx, run, in, args, metas, index); err != nil {
+			return err
+		}
+	}
+	for i := range metas {
+		slices.Sort(metas[i].Tags)
+		metas[i].Tags = slices.Compact(metas[i].Tags)
+	}
+	return nil
+}
+
+// loadChildrenSQLite passes the ids as one JSON array, so that a single
+// prepared statement serves pages of any size.
+func (r *ImageRepo) loadChildrenSQLite(ctx context.Context, run runner, metas []domain.Meta, index map[string]int) error {
+	ids := make([]string, len(metas))
+	for i := range metas {
+		ids[i] = metas[i].ID
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return opErr("load children", err)
+	}
+	rows, err := run.query(ctx, "SELECT j.value, "+childColumns("j.value")+" FROM json_each(?) j", string(list))
+	if err != nil {
+		return opErr("load children", err)
+	}
+	defer rows.Close()
+	var id string
+	var props, tags, locs sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&id, &props, &tags, &locs); err != nil {
+			return opErr("load children", err)
+		}
+		if i, ok := index[id]; ok {
+			if err := decodeChildren(&metas[i], props, tags, locs); err != nil {
+				return opErr("load children", err)
+			}
+		}
+	}
+	return opErr("load children", rows.Err())
+}
+
+func loadProperties(ctx context.Context, run runner, in string, ids []any, metas []domain.Meta, index map[string]int) error {
+	rows, err := run.query(ctx, "SELECT image_id, name, value FROM image_properties WHERE image_id IN "+in+" AND +deleted = 0", ids...)
+	if err != nil {
+		return opErr("load properties", err)
+	}
+	defer rows.Close()
+	var id, name string
+	var value sql.NullString
+	for rows.Next() {
+		if err := rows.Scan(&id, &name, &value); err != nil {
+			return opErr("load properties", err)
+		}
+		if i, ok := index[id]; ok {
+			metas[i].Properties[name] = value.String
+		}
+	}
+	return opErr("load properties", rows.Err())
+}
+
+func loadTags(ctx context.Context, run runner, in string, ids []any, metas []domain.Meta, index map[string]int) error {
+	rows, err := run.query(ctx, "SELECT image_id, value FROM image_tags WHERE image_id IN "+in+" AND +deleted = 0", ids...)
+	if err != nil {
+		return opErr("load tags", err)
+	}
+	defer rows.Close()
+	var id, value string
+	for rows.Next() {
+		if err := rows.Scan(&id, &value); err != nil {
+			return opErr("load tags", err)
+		}
+		if i, ok := index[id]; ok {
+			metas[i].Tags = append(metas[i].Tags, value)
+		}
+	}
+	return opErr("load tags", rows.Err())
+}
+
+func loadLocations(ctx context.Context, run runner, in string, ids []any, metas []domain.Meta, index map[string]int) error {
+	rows, err := run.query(ctx, "SELECT id, image_id, value, meta_data, status FROM image_locations"+
+		" WHERE image_id IN "+in+" AND +deleted = 0 ORDER BY id", ids...)
+	if err != nil {
+		return opErr("load locations", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			loc     domain.Location
+			imageID string
+			meta    sql.NullString
+		)
+		if err := rows.Scan(&loc.ID, &imageID, &loc.URL, &meta, &loc.Status); err != nil {
+			return opErr("load locations", err)
+		}
+		loc.Metadata = decodeMeta(meta)
+		if i, ok := index[imageID]; ok {
+			metas[i].Locations = append(metas[i].Locations, loc)
+		}
+	}
+	return opErr("load locations", rows.Err())
+}
