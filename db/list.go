@@ -208,7 +208,14 @@ func (r *ImageRepo) addVisibility(w *where, q domain.ListQuery) error {
 				member += " AND m.status = ?"
 				margs = append(margs, memberStatus)
 			}
-			w.add("(images.visibility IN ('public', 'community') OR images.owner = ? OR"+
+			// On SQLite, "+" keeps the planner from answering the OR with
+			// one index per branch and then sorting every visible image:
+			// walking the sort key's index stops after one page.
+			plus := ""
+			if r.d.dialect == dialectSQLite {
+				plus = "+"
+			}
+			w.add("("+plus+"images.visibility IN ('public', 'community') OR "+plus+"images.owner = ? OR"+
 				" (images.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m WHERE "+member+")))", margs...)
 		}
 	}

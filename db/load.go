@@ -66,12 +66,13 @@ func childColumns(idExpr string) string {
 // decodeChildren fills m from the three columns of childColumns.
 func decodeChildren(m *domain.Meta, props, tags, locs []byte) error {
 	if len(props) > 2 {
-		if err := json.Unmarshal(props, &m.Properties); err != nil {
+		if err := decodeStringMap(props, m.Properties); err != nil {
 			return err
 		}
 	}
 	if len(tags) > 2 {
-		if err := json.Unmarshal(tags, &m.Tags); err != nil {
+		var err error
+		if m.Tags, err = decodeStrings(tags); err != nil {
 			return err
 		}
 		slices.Sort(m.Tags)
