@@ -166,10 +166,13 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 		order[i] = sortColumns[k] + " " + strings.ToUpper(dirs[i])
 	}
 	sqlText := "SELECT " + imageColumns + " FROM images WHERE " + w.sql() + " ORDER BY " + strings.Join(order, ", ")
+	args := w.args
 	if q.Limit > 0 {
-		sqlText += " LIMIT " + strconv.Itoa(q.Limit)
+		// A parameter, not a literal: every limit shares one prepared statement.
+		sqlText += " LIMIT ?"
+		args = append(args, q.Limit)
 	}
-	metas, err := r.queryImages(ctx, run, sqlText, w.args, false)
+	metas, err := r.queryImages(ctx, run, sqlText, args, false)
 	if err != nil {
 		return domain.Page{}, err
 	}
