@@ -2,6 +2,9 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -161,22 +164,27 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 			return domain.Page{}, err
 		}
 	}
-	order := make([]string, len(keys))
-	for i, k := range keys {
-		order[i] = sortColumns[k] + " " + strings.ToUpper(dirs[i])
+	var metas []domain.Meta
+	if r.d.dialect == dialectSQLite {
+		metas, err = r.listSQLite(ctx, run, &w, keys, dirs, q.Limit)
+	} else {
+		order := make([]string, len(keys))
+		for i, k := range keys {
+			order[i] = sortColumns[k] + " " + strings.ToUpper(dirs[i])
+		}
+		sqlText := "SELECT " + imageColumns + " FROM images WHERE " + w.sql() + " ORDER BY " + strings.Join(order, ", ")
+		args := w.args
+		if q.Limit > 0 {
+			// A parameter, not a literal: every limit shares one prepared statement.
+			sqlText += " LIMIT ?"
+			args = append(args, q.Limit)
+		}
+		metas, err = r.queryImages(ctx, run, sqlText, args, false)
+		if err == nil {
+			err = r.loadChildren(ctx, run, metas)
+		}
 	}
-	sqlText := "SELECT " + imageColumns + " FROM images WHERE " + w.sql() + " ORDER BY " + strings.Join(order, ", ")
-	args := w.args
-	if q.Limit > 0 {
-		// A parameter, not a literal: every limit shares one prepared statement.
-		sqlText += " LIMIT ?"
-		args = append(args, q.Limit)
-	}
-	metas, err := r.queryImages(ctx, run, sqlText, args, false)
 	if err != nil {
-		return domain.Page{}, err
-	}
-	if err := r.loadChildren(ctx, run, metas); err != nil {
 		return domain.Page{}, err
 	}
 	page := domain.Page{Images: make([]domain.Image, len(metas)), Full: q.Limit > 0 && len(metas) == q.Limit}
@@ -184,6 +192,65 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 		page.Images[i] = domain.NewImage(m)
 	}
 	return page, nil
+}
+
+// listSQLite runs a listing on SQLite in one statement. The page is chosen
+// on row ids and sort keys alone, which keeps small the rows that the sort
+// compares (every image that ties on created_at, for one); the page's ids
+// are gathered in order into a JSON array, and only the page's rows are
+// then read, with their children, each with its position in the array.
+func (r *ImageRepo) listSQLite(ctx context.Context, run runner, w *where, keys, dirs []string, limit int) ([]domain.Meta, error) {
+	keyCols := make([]string, len(keys))
+	order := make([]string, len(keys))
+	byAlias := make([]string, len(keys))
+	for i, k := range keys {
+		alias := "s" + strconv.Itoa(i)
+		dir := " " + strings.ToUpper(dirs[i])
+		keyCols[i] = sortColumns[k] + " AS " + alias
+		order[i] = sortColumns[k] + dir
+		byAlias[i] = alias + dir
+	}
+	q := "SELECT " + imageColumns + ", " + childColumns("images.id") + ", j.key" +
+		" FROM json_each((SELECT json_group_array(rid ORDER BY " + strings.Join(byAlias, ", ") + ")" +
+		" FROM (SELECT images.rowid AS rid, " + strings.Join(keyCols, ", ") + " FROM images WHERE " + w.sql() +
+		" ORDER BY " + strings.Join(order, ", ") + " LIMIT ?))) j JOIN images ON images.rowid = j.value"
+	if limit < 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := run.query(ctx, q, append(slices.Clone(w.args), limit)...)
+	if err != nil {
+		return nil, opErr("list images", err)
+	}
+	defer rows.Close()
+	var metas []domain.Meta
+	var pos []int
+	var props, tags, locs sql.RawBytes
+	var p int
+	for rows.Next() {
+		m, err := scanImage(rows, &props, &tags, &locs, &p)
+		if err != nil {
+			return nil, opErr("list images", err)
+		}
+		if err := decodeChildren(&m, props, tags, locs); err != nil {
+			return nil, opErr("list images", err)
+		}
+		if m.Visibility == domain.VisibilityShared && !r.c.Owns(m.Owner) {
+			m.Member = r.c.ProjectID
+		}
+		metas = append(metas, m)
+		pos = append(pos, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, opErr("list images", err)
+	}
+	out := make([]domain.Meta, len(metas))
+	for i, m := range metas {
+		if pos[i] < 0 || pos[i] >= len(out) || out[pos[i]].ID != "" {
+			return nil, opErr("list images", fmt.Errorf("page position %d of %d rows", pos[i], len(out)))
+		}
+		out[pos[i]] = m
+	}
+	return out, nil
 }
 
 // addVisibility adds reference §2's visibility and member_status rules
