@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -54,6 +55,9 @@ type DB struct {
 	dialect dialect
 	// wmu queues this process's SQLite write transactions (see write).
 	wmu sync.Mutex
+	// commits counts write transactions, for the checkpointer.
+	commits        atomic.Int64
+	stopCheckpoint func()
 }
 
 // sqliteMaxConns is the default pool size for an SQLite file: readers run
@@ -150,13 +154,59 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		sqlDB.Close()
 		return nil, opErr("open", err)
 	}
-	return &DB{g: g, sql: sqlDB, stmts: newStmtCache(sqlDB), dialect: dial}, nil
+	d := &DB{g: g, sql: sqlDB, stmts: newStmtCache(sqlDB), dialect: dial}
+	if dial == dialectSQLite && !memory {
+		d.startCheckpointer()
+	}
+	return d, nil
 }
 
 // Close closes every connection.
 func (d *DB) Close() error {
+	if d.stopCheckpoint != nil {
+		d.stopCheckpoint()
+	}
 	d.stmts.close()
 	return opErr("close", d.sql.Close())
+}
+
+// checkpointEvery is how often the write-ahead log of an SQLite file is
+// copied back into the database, when something was written.
+const checkpointEvery = 250 * time.Millisecond
+
+// startCheckpointer copies the SQLite write-ahead log into the database in
+// the background. Connections of this process do not checkpoint when they
+// commit (wal_autocheckpoint is 0), so a request never pays for it. A
+// PASSIVE checkpoint waits for neither readers nor writers; the log is
+// reused from its start once a checkpoint has caught up with it. Other
+// processes on the same file keep SQLite's default.
+func (d *DB) startCheckpointer() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	d.stopCheckpoint = func() {
+		cancel()
+		<-done
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(checkpointEvery)
+		defer t.Stop()
+		var seen int64
+		for tick := 1; ; tick++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			// Writes outside the image repository (members, schema) are
+			// not counted: they are caught by a checkpoint every 40 ticks.
+			if n := d.commits.Load(); n != seen || tick%40 == 0 {
+				seen = n
+				// A failed checkpoint is retried at the next tick.
+				_, _ = d.sql.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			}
+		}
+	}()
 }
 
 // Gorm returns the underlying gorm handle, for tests and tools.
@@ -175,8 +225,9 @@ const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlo
 // commit: the database stays consistent through a crash or a power loss,
 // but a power loss (not a process crash) may undo the last commits before
 // it. Reads go through a memory map of up to 256 MiB instead of a system
-// call per page.
-const sqliteFilePragmas = "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=mmap_size(268435456)"
+// call per page. Checkpoints run in the background (see startCheckpointer).
+const sqliteFilePragmas = "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=mmap_size(268435456)" +
+	"&_pragma=wal_autocheckpoint(0)"
 
 // parseConnection turns a connection string into a dialect and a driver DSN.
 func parseConnection(conn string) (d dialect, dsn string, memory bool, err error) {

@@ -179,3 +179,30 @@ func BenchmarkList1000(b *testing.B) {
 		}
 	}
 }
+
+// TestSQLiteFileSettings checks the settings every connection to an SQLite
+// file gets, which the speed of the request path depends on.
+func TestSQLiteFileSettings(t *testing.T) {
+	d := dbtest.OpenSQLite(t)
+	for _, tc := range []struct {
+		pragma, want string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "1"}, // NORMAL
+		{"wal_autocheckpoint", "0"},
+		{"temp_store", "2"}, // MEMORY
+		{"cache_size", "-16384"},
+		{"foreign_keys", "1"},
+		{"busy_timeout", "10000"},
+	} {
+		t.Run(tc.pragma, func(t *testing.T) {
+			var got string
+			if err := d.Gorm().Raw("PRAGMA " + tc.pragma).Row().Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("PRAGMA %s = %s, want %s", tc.pragma, got, tc.want)
+			}
+		})
+	}
+}

@@ -172,6 +172,7 @@ func (d *DB) write(ctx context.Context, fn func(r runner) error) error {
 		tx.Rollback()
 		return err
 	}
+	d.commits.Add(1)
 	return tx.Commit()
 }
 
