@@ -222,9 +222,9 @@ const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlo
 
 // sqliteFilePragmas are added for a database file. In WAL mode,
 // synchronous=NORMAL syncs the log at checkpoints rather than at every
-// commit: the database stays consistent through a crash or a power loss,
-// but a power loss (not a process crash) may undo the last commits before
-// it. Reads go through a memory map of up to 256 MiB instead of a system
+// commit: the database stays consistent through any crash, and a process
+// crash loses nothing, but an operating-system crash or a power loss may
+// undo the last commits before it. Reads go through a memory map of up to 256 MiB instead of a system
 // call per page. Checkpoints run in the background (see startCheckpointer).
 const sqliteFilePragmas = "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=mmap_size(268435456)" +
 	"&_pragma=wal_autocheckpoint(0)"
