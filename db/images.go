@@ -178,6 +178,11 @@ func (r *ImageRepo) Add(ctx context.Context, img domain.Image) error {
 	if updated.IsZero() {
 		updated = created
 	}
+	if r.d.dialect == dialectMySQL {
+		// Glance's DATETIME columns have no fraction and MySQL would round
+		// one; store the whole second the API already showed.
+		created, updated = created.Truncate(time.Second), updated.Truncate(time.Second)
+	}
 	conflict := domain.Errorf(domain.ErrConflict, "Image ID %s already exists!", m.ID)
 	err := r.d.write(ctx, func(run runner) error {
 		var owner *string

@@ -79,12 +79,14 @@ func (t *dbTime) parse(s string) error {
 	return fmt.Errorf("cannot read %q as a time", s)
 }
 
-// out returns the time as the domain shows it: UTC, whole seconds.
+// out returns the time as the domain keeps it: UTC, to the microsecond the
+// column holds (SQLite keeps them, Glance's MySQL DATETIME does not). The
+// API shows whole seconds.
 func (t dbTime) out() time.Time {
 	if !t.Valid {
 		return time.Time{}
 	}
-	return t.T.UTC().Truncate(time.Second)
+	return t.T.UTC().Truncate(time.Microsecond)
 }
 
 func (t dbTime) outPtr() *time.Time {

@@ -108,7 +108,10 @@ func (CoreFactory) NewImage(_ context.Context, m Meta) (Image, error) {
 	if m.ID == "" {
 		m.ID = NewUUID()
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	// Microseconds, as Glance keeps them where the database can (SQLite):
+	// images created in the same second still sort apart. The wire shows
+	// whole seconds.
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	m.Status = StatusQueued
 	if m.Visibility == "" {
 		m.Visibility = VisibilityShared
