@@ -249,6 +249,10 @@ func (i *fakeImage) SetData(ctx context.Context, rd io.Reader, size int64) error
 }
 
 func (i *fakeImage) Data(_ context.Context, off, n int64) (io.ReadCloser, error) {
+	// As the authorization layer does.
+	if !i.repo.c.IsAdmin && i.Meta().Status == domain.StatusDeactivated {
+		return nil, domain.Errorf(domain.ErrForbidden, "The requested image has been deactivated. Image data download is forbidden.")
+	}
 	i.st.mu.Lock()
 	data, ok := i.st.data[i.Meta().ID]
 	i.st.mu.Unlock()
