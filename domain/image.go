@@ -104,10 +104,17 @@ type Image interface {
 	// is unchanged and the error is returned. Nothing is stored until the
 	// repository's Save.
 	Update(fn func(m *Meta) error) error
-	// SetData stores the image's data (PUT /file). size is the announced
-	// length, 0 when unknown. On success the image is active and saved; on
-	// failure it is back in queued, saved, and no data is left behind.
-	SetData(ctx context.Context, r io.Reader, size int64) error
+	// SetData stores the image's data (PUT /file, or one store of an
+	// import). On success the image is active and saved, or, for an import
+	// that is not done, still importing with one more location; on failure
+	// it is back where it was (queued for PUT /file), saved, and no data is
+	// left behind.
+	SetData(ctx context.Context, r io.Reader, in DataIn) error
+	// Stage writes the image's data to the staging area (PUT /stage) for a
+	// later glance-direct import. The image goes from queued to uploading
+	// and its size is set; on failure it is back in queued and nothing is
+	// left in staging.
+	Stage(ctx context.Context, r io.Reader, in DataIn) error
 	// Data opens the image's data from byte off for n bytes (n < 0: to the
 	// end). It returns ErrNoData when the image has no location.
 	Data(ctx context.Context, off, n int64) (io.ReadCloser, error)
@@ -193,8 +200,12 @@ func equalPtr[T comparable](a, b *T) bool {
 	return *a == *b
 }
 
-func (i *image) SetData(context.Context, io.Reader, int64) error {
+func (i *image) SetData(context.Context, io.Reader, DataIn) error {
 	return Errorf(ErrUnavailable, "No store is configured for image data.")
+}
+
+func (i *image) Stage(context.Context, io.Reader, DataIn) error {
+	return Errorf(ErrUnavailable, "No staging area is configured for image data.")
 }
 
 func (i *image) Data(context.Context, int64, int64) (io.ReadCloser, error) {

@@ -113,9 +113,9 @@ func (i *tracedImage) Update(fn func(*domain.Meta) error) error {
 	i.t.hit(i.name, "Update")
 	return i.Image.Update(fn)
 }
-func (i *tracedImage) SetData(ctx context.Context, r io.Reader, size int64) error {
+func (i *tracedImage) SetData(ctx context.Context, r io.Reader, in domain.DataIn) error {
 	i.t.hit(i.name, "SetData")
-	return i.Image.SetData(ctx, r, size)
+	return i.Image.SetData(ctx, r, in)
 }
 func (i *tracedImage) Data(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 	i.t.hit(i.name, "Data")
@@ -290,7 +290,7 @@ func TestLayerOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("Save")
-	if err := got.SetData(ctx, strings.NewReader("0123456789"), 10); err != nil {
+	if err := got.SetData(ctx, strings.NewReader("0123456789"), domain.DataIn{Size: 10}); err != nil {
 		t.Fatal(err)
 	}
 	check("SetData")

@@ -90,8 +90,13 @@ func (i Image) Meta() domain.Meta { return i.Next.Meta() }
 func (i Image) Update(fn func(*domain.Meta) error) error { return i.Next.Update(fn) }
 
 // SetData implements domain.Image.
-func (i Image) SetData(ctx context.Context, r io.Reader, size int64) error {
-	return i.Next.SetData(ctx, r, size)
+func (i Image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) error {
+	return i.Next.SetData(ctx, r, in)
+}
+
+// Stage implements domain.Image.
+func (i Image) Stage(ctx context.Context, r io.Reader, in domain.DataIn) error {
+	return i.Next.Stage(ctx, r, in)
 }
 
 // Data implements domain.Image.

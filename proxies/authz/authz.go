@@ -164,11 +164,11 @@ func samePtr(a, b *string) bool {
 }
 
 // SetData implements domain.Image.
-func (i *image) SetData(ctx context.Context, r io.Reader, size int64) error {
+func (i *image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) error {
 	if err := i.refuse(); err != nil {
 		return err
 	}
-	return i.Next.SetData(ctx, r, size)
+	return i.Next.SetData(ctx, r, in)
 }
 
 // Data implements domain.Image: only admins read a deactivated image.

@@ -106,7 +106,9 @@ func imageOp(id string, call func(context.Context, domain.Image) error) op {
 }
 
 var (
-	setData    = imageOp(private, func(ctx context.Context, i domain.Image) error { return i.SetData(ctx, proxytest.NewReader(5, nil), 5) })
+	setData = imageOp(private, func(ctx context.Context, i domain.Image) error {
+		return i.SetData(ctx, proxytest.NewReader(5, nil), domain.DataIn{Size: 5})
+	})
 	deactivate = imageOp(shared, func(ctx context.Context, i domain.Image) error { return i.Deactivate(ctx) })
 	reactivate = imageOp(deact, func(ctx context.Context, i domain.Image) error { return i.Reactivate(ctx) })
 	download   = imageOp(deact, func(ctx context.Context, i domain.Image) error {

@@ -53,7 +53,7 @@ func BenchmarkSetDataFile(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if err := img.SetData(ctx, &blockReader{block: block, n: size}, size); err != nil {
+		if err := img.SetData(ctx, &blockReader{block: block, n: size}, domain.DataIn{Size: size}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

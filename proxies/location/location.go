@@ -110,7 +110,8 @@ var _ domain.Image = (*image)(nil)
 func (i *image) log() *slog.Logger { return i.opts.Logger }
 
 // SetData implements domain.Image.
-func (i *image) SetData(ctx context.Context, r io.Reader, size int64) error {
+func (i *image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) error {
+	size := in.Size
 	m := i.Next.Meta()
 	if m.Status != domain.StatusQueued {
 		return &domain.TransitionError{From: m.Status, To: domain.StatusSaving}

@@ -116,7 +116,7 @@ func TestSetDataSuccess(t *testing.T) {
 			if tc.announce {
 				size = tc.n
 			}
-			if err := img.SetData(context.Background(), proxytest.NewReader(tc.n, nil), size); err != nil {
+			if err := img.SetData(context.Background(), proxytest.NewReader(tc.n, nil), domain.DataIn{Size: size}); err != nil {
 				t.Fatalf("SetData: %v", err)
 			}
 			data := proxytest.Bytes(tc.n)
@@ -308,7 +308,7 @@ func TestSetDataFailures(t *testing.T) {
 			if tc.reader != nil {
 				r = tc.reader(ctx, cancel, f)
 			}
-			err := img.SetData(ctx, r, tc.size)
+			err := img.SetData(ctx, r, domain.DataIn{Size: tc.size})
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("SetData error = %v, want kind %v", err, tc.wantErr)
 			}
@@ -334,7 +334,7 @@ func TestSetDataExistingObjectIsKept(t *testing.T) {
 	if _, err := f.drv.Put(context.Background(), imgID, bytes.NewReader([]byte("other")), 0); err != nil {
 		t.Fatal(err)
 	}
-	err := f.get(t).SetData(context.Background(), proxytest.NewReader(10, nil), 0)
+	err := f.get(t).SetData(context.Background(), proxytest.NewReader(10, nil), domain.DataIn{Size: 0})
 	if !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("error = %v, want ErrConflict", err)
 	}
@@ -356,7 +356,7 @@ func TestSetDataImageDeletedMeanwhile(t *testing.T) {
 		m.DeletedAt = &now
 		f.db.Put(m)
 	}}
-	err := img.SetData(context.Background(), r, 0)
+	err := img.SetData(context.Background(), r, domain.DataIn{Size: 0})
 	if !errors.Is(err, domain.ErrGone) {
 		t.Fatalf("error = %v, want ErrGone", err)
 	}
@@ -378,7 +378,7 @@ func TestSetDataConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[k] = img.SetData(context.Background(), proxytest.NewReader(3<<20, nil), 0)
+			errs[k] = img.SetData(context.Background(), proxytest.NewReader(3<<20, nil), domain.DataIn{Size: 0})
 		}()
 	}
 	wg.Wait()

@@ -249,11 +249,11 @@ func (r *repo) Remove(ctx context.Context, img domain.Image) error {
 // SetData implements domain.Image: image.prepare before the upload, then
 // image.upload (INFO with the image, or ERROR with a message) and
 // image.activate when the image became active.
-func (i *image) SetData(ctx context.Context, r io.Reader, size int64) error {
+func (i *image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) error {
 	m := i.Meta()
 	if m.Status != domain.StatusQueued {
 		// Refused before any data moves; Glance sends nothing either.
-		return i.Next.SetData(ctx, r, size)
+		return i.Next.SetData(ctx, r, in)
 	}
 	// Glance stores the image as saving before it moves any data, and
 	// stores it again once the data is in (or the image is back in
@@ -262,7 +262,7 @@ func (i *image) SetData(ctx context.Context, r io.Reader, size int64) error {
 	saving.Status = domain.StatusSaving
 	i.n.emit(ctx, "image.update", PriorityInfo, ImagePayload(saving))
 	i.n.emit(ctx, "image.prepare", PriorityInfo, importPayload(m))
-	if err := i.Next.SetData(ctx, r, size); err != nil {
+	if err := i.Next.SetData(ctx, r, in); err != nil {
 		i.n.emit(ctx, "image.upload", PriorityError, uploadFailure(m.ID, err))
 		i.n.emit(ctx, "image.update", PriorityInfo, ImagePayload(i.Meta()))
 		return err

@@ -222,7 +222,7 @@ func TestSetDataEvents(t *testing.T) {
 			if tc.fault != nil {
 				tc.fault(f.drv)
 			}
-			err := f.get(t).SetData(context.Background(), proxytest.NewReader(1000, nil), 1000)
+			err := f.get(t).SetData(context.Background(), proxytest.NewReader(1000, nil), domain.DataIn{Size: 1000})
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("SetData error = %v, want error %v", err, tc.wantErr)
 			}
@@ -285,7 +285,7 @@ func TestSendEvent(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(notifier.Options{}, seed(nil))
-			if err := f.get(t).SetData(context.Background(), proxytest.NewReader(100, nil), 100); err != nil {
+			if err := f.get(t).SetData(context.Background(), proxytest.NewReader(100, nil), domain.DataIn{Size: 100}); err != nil {
 				t.Fatal(err)
 			}
 			f.sink.Reset()
@@ -365,7 +365,7 @@ func TestDisabled(t *testing.T) {
 		f.repo.Save(ctx, img, "")
 		mr := proxies.StackMembers(img, f.db.Members(caller, imgID), f.layers...)
 		mr.Add(ctx, domain.NewMember(imgID, "p2"))
-		img.SetData(ctx, proxytest.NewReader(10, nil), 10)
+		img.SetData(ctx, proxytest.NewReader(10, nil), domain.DataIn{Size: 10})
 	}
 	tests := []struct {
 		disabled []string

@@ -56,7 +56,7 @@ type fakeImage struct {
 
 func (i *fakeImage) Unwrap() domain.Image { return nil }
 
-func (i *fakeImage) SetData(context.Context, io.Reader, int64) error {
+func (i *fakeImage) SetData(context.Context, io.Reader, domain.DataIn) error {
 	i.calls = append(i.calls, "SetData")
 	return nil
 }

@@ -251,11 +251,11 @@ func locationChanges(old, cur []domain.Location) (added, removed bool) {
 }
 
 // SetData checks upload_image.
-func (i *image) SetData(ctx context.Context, r io.Reader, size int64) error {
+func (i *image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) error {
 	if err := i.g.enforce("upload_image", i.Next.Meta()); err != nil {
 		return err
 	}
-	return i.Image.SetData(ctx, r, size)
+	return i.Image.SetData(ctx, r, in)
 }
 
 // Data checks download_image.

@@ -117,7 +117,7 @@ func TestLayerImageCalls(t *testing.T) {
 	ctx := context.Background()
 	calls := map[string]func(domain.Image) error{
 		"Delete":     func(i domain.Image) error { return i.Delete(ctx) },
-		"SetData":    func(i domain.Image) error { return i.SetData(ctx, strings.NewReader("x"), 1) },
+		"SetData":    func(i domain.Image) error { return i.SetData(ctx, strings.NewReader("x"), domain.DataIn{Size: 1}) },
 		"Data":       func(i domain.Image) error { _, err := i.Data(ctx, 0, -1); return err },
 		"Deactivate": func(i domain.Image) error { return i.Deactivate(ctx) },
 		"Reactivate": func(i domain.Image) error { return i.Reactivate(ctx) },

@@ -247,7 +247,8 @@ func (i *image) Update(fn func(*domain.Meta) error) error {
 // SetData implements domain.Image. It refuses an announced size over the
 // cap or the storage quota, and limits the stream itself so that data of
 // unknown size fails once it goes past either.
-func (i *image) SetData(ctx context.Context, r io.Reader, size int64) error {
+func (i *image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) error {
+	size := in.Size
 	if i.lim.SizeCap > 0 && size > i.lim.SizeCap {
 		return errTooLarge()
 	}
@@ -268,9 +269,9 @@ func (i *image) SetData(ctx context.Context, r io.Reader, size int64) error {
 		lr.quota, lr.left = true, left
 	}
 	if !lr.capped && !lr.quota {
-		return i.Next.SetData(ctx, r, size)
+		return i.Next.SetData(ctx, r, in)
 	}
-	return i.Next.SetData(ctx, lr, size)
+	return i.Next.SetData(ctx, lr, in)
 }
 
 func errTooLarge() error {

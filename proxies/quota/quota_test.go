@@ -253,7 +253,7 @@ func TestSetData(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = img.SetData(ctx, proxytest.NewReader(tc.n, nil), tc.size)
+			err = img.SetData(ctx, proxytest.NewReader(tc.n, nil), domain.DataIn{Size: tc.size})
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("SetData error = %v, want %v", err, tc.wantErr)
 			}

@@ -38,7 +38,7 @@ func (s *server) upload(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := img.SetData(r.Context(), r.Body, size); err != nil {
+	if err := img.SetData(r.Context(), r.Body, domain.DataIn{Size: size}); err != nil {
 		return err
 	}
 	return noContent(c)

@@ -216,7 +216,8 @@ type fakeImage struct {
 	repo *fakeRepo
 }
 
-func (i *fakeImage) SetData(ctx context.Context, rd io.Reader, size int64) error {
+func (i *fakeImage) SetData(ctx context.Context, rd io.Reader, in domain.DataIn) error {
+	size := in.Size
 	from := i.Meta().Status
 	if err := i.Update(func(m *domain.Meta) error { m.Status = domain.StatusSaving; return nil }); err != nil {
 		return err
