@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/glance-go/glance-go/domain"
+	"github.com/glance-go/glance-go/stores"
 )
 
 // Gateway is what the handlers need; package gateway implements it. Both
@@ -51,6 +52,15 @@ type Options struct {
 	MaxRequestIDLength int
 	// Auth authenticates /v2 requests; nil means NoAuth().
 	Auth Authenticator
+	// Authorize checks a policy rule that has no image as its target
+	// (stores_info_detail, tasks_api_access…); nil allows everything.
+	Authorize func(c *domain.Caller, rule string) bool
+	// Stores is the configured set of stores, for discovery and the
+	// store-related headers; nil means a single store with no details.
+	Stores *stores.Set
+	// Imports runs stage-and-import and serves tasks; nil answers 404 on
+	// those routes.
+	Imports Importer
 	// Logger receives 500s; nil discards.
 	Logger *slog.Logger
 }
@@ -149,6 +159,9 @@ func (s *server) routes(e *echo.Echo) {
 		{"/v2/images/:id/members/:member", []methodHandler{get(bodyless(s.showMember)),
 			put(mutating(s.updateMember)), del(bodyless(mutating(s.deleteMember)))}},
 	}
+	routes = append(routes, s.storeRoutes()...)
+	routes = append(routes, s.locationRoutes()...)
+	routes = append(routes, s.importRoutes()...)
 	for _, rt := range routes {
 		allowed := make([]string, 0, len(rt.handlers))
 		for _, mh := range rt.handlers {
