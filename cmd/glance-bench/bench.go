@@ -572,6 +572,9 @@ func (b *bench) transfer(ctx context.Context, r int) error {
 	v := MBps(size, took)
 	b.rep.set(r, ScDownload, "mb_per_s", "MB/s", v, 1)
 	b.logf("%-10s %s in %.2fs: %.0f MB/s", ScDownload, ByteSize(size), took.Seconds(), v)
+	if err := b.loopbackRound(ctx, r, size, v); err != nil {
+		return err
+	}
 	n, got, _, _, err := b.c.Download(ctx, id, true)
 	if err != nil {
 		return fmt.Errorf("verifying download: %w", err)
@@ -704,4 +707,22 @@ func Cleanup(ctx context.Context, cfg Config) (int, error) {
 		return 0, errors.New(strings.Join(b.rep.Errors, "; "))
 	}
 	return len(b.deleted), nil
+}
+
+// loopbackRound measures the loopback yardstick right after a download of
+// size bytes at v MB/s, and records it and the download's share of it.
+func (b *bench) loopbackRound(ctx context.Context, r int, size int64, v float64) error {
+	lb, err := newLoopback(size)
+	if err != nil {
+		return fmt.Errorf("loopback yardstick: %w", err)
+	}
+	defer lb.close()
+	lv, err := lb.rate(ctx, b.c, size)
+	if err != nil {
+		return fmt.Errorf("loopback yardstick: %w", err)
+	}
+	b.rep.set(r, ScDownload, "loopback_mb_per_s", "MB/s", lv, 1)
+	b.rep.set(r, ScDownload, "share_of_loopback", "%", 100*v/lv, 1)
+	b.logf("%-10s plain loopback file server: %.0f MB/s; the download ran at %.0f%% of it", ScDownload, lv, 100*v/lv)
+	return nil
 }

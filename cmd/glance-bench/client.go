@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -310,11 +311,11 @@ func (c *Client) Upload(ctx context.Context, id string, seed uint64, size int64,
 	return took, nil
 }
 
-// Download reads the image's data to the end. With hash it also returns the
+// Download reads the image's data to the end. With withSum it also returns the
 // hex md5 of what arrived; without, the bytes are only counted, so the
 // timing is not bounded by the client's hashing speed. contentMD5 is the
 // Content-MD5 header the server sent.
-func (c *Client) Download(ctx context.Context, id string, hash bool) (n int64, sum, contentMD5 string, took time.Duration, err error) {
+func (c *Client) Download(ctx context.Context, id string, withSum bool) (n int64, sum, contentMD5 string, took time.Duration, err error) {
 	req, err := c.newRequest(ctx, http.MethodGet, "/v2/images/"+id+"/file", nil)
 	if err != nil {
 		return 0, "", "", 0, err
@@ -329,24 +330,57 @@ func (c *Client) Download(ctx context.Context, id string, hash bool) (n int64, s
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return 0, "", "", time.Since(start), &StatusError{Method: http.MethodGet, Path: "/v2/images/" + id + "/file", Code: resp.StatusCode, Body: snippet(b)}
 	}
-	h := md5.New()
-	buf := make([]byte, 1<<20)
-	for {
-		k, rerr := resp.Body.Read(buf)
-		n += int64(k)
-		if hash {
-			h.Write(buf[:k])
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return n, "", "", time.Since(start), fmt.Errorf("GET /v2/images/%s/file: after %d bytes: %w", id, n, rerr)
-		}
+	var h hash.Hash
+	if withSum {
+		h = md5.New()
 	}
+	n, err = drain(resp.Body, h)
 	took = time.Since(start)
-	if hash {
+	if err != nil {
+		return n, "", "", took, fmt.Errorf("GET /v2/images/%s/file: after %d bytes: %w", id, n, err)
+	}
+	if withSum {
 		sum = hex.EncodeToString(h.Sum(nil))
 	}
 	return n, sum, resp.Header.Get("Content-Md5"), took, nil
+}
+
+// drain reads r to the end in 1 MiB reads, the way every download of the
+// benchmark reads, feeding h when it is not nil.
+func drain(r io.Reader, h hash.Hash) (int64, error) {
+	var n int64
+	buf := make([]byte, 1<<20)
+	for {
+		k, err := r.Read(buf)
+		n += int64(k)
+		if h != nil {
+			h.Write(buf[:k])
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// fetch downloads an absolute URL over the kept-alive client, timing it
+// like Download.
+func (c *Client) fetch(ctx context.Context, url string) (int64, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	resp, err := c.keep.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	n, err := drain(resp.Body, nil)
+	return n, time.Since(start), err
 }

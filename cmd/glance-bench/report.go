@@ -24,6 +24,8 @@ var labels = []struct{ scenario, metric, text string }{
 	{ScList1000, "p99_ms", "list 1000 p99"},
 	{ScUpload, "mb_per_s", "upload"},
 	{ScDownload, "mb_per_s", "download"},
+	{ScDownload, "loopback_mb_per_s", "loopback file server (yardstick)"},
+	{ScDownload, "share_of_loopback", "download / loopback"},
 	{ScConcurrent, "mb_per_s", "concurrent uploads (aggregate)"},
 }
 
