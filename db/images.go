@@ -542,13 +542,17 @@ func execIn[T any](ctx context.Context, run runner, q string, args []any, vals [
 	return nil
 }
 
-// syncProperties makes the live properties of image id exactly props, given
+// syncProperties makes the live properties of image id exactly props, except
+// the atomic ones (see SetPropertyAtomic), which it leaves alone, given
 // every stored row of the image: changed ones are updated, removed ones
 // soft-deleted, and a soft-deleted row of the same name is revived rather
 // than duplicated, because (image_id, name) is unique whatever the deleted
 // flag.
 func syncProperties(ctx context.Context, run runner, id string, props map[string]string, t time.Time, existing map[string]propRow) error {
 	for _, name := range slices.Sorted(maps.Keys(props)) {
+		if atomicProperties[name] {
+			continue
+		}
 		value := props[name]
 		rw, ok := existing[name]
 		var err error
@@ -568,7 +572,7 @@ func syncProperties(ctx context.Context, run runner, id string, props map[string
 	}
 	var gone []int64
 	for name, rw := range existing {
-		if _, keep := props[name]; !keep && !rw.deleted {
+		if _, keep := props[name]; !keep && !rw.deleted && !atomicProperties[name] {
 			gone = append(gone, rw.id)
 		}
 	}
