@@ -6,6 +6,7 @@
 package location
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"crypto/sha1"
@@ -18,6 +19,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/glance-go/glance-go/domain"
 	"github.com/glance-go/glance-go/proxies"
@@ -29,11 +31,22 @@ const DefaultHashAlgo = "sha512"
 
 // Stores is what the layer needs of the configured drivers (stores.Set).
 type Stores interface {
-	// Default returns the driver that receives new data.
+	// Default returns the driver that receives new data by default.
 	Default() stores.Driver
 	// ForURL returns the driver serving a location URL, or
 	// stores.ErrUnknownScheme.
 	ForURL(url string) (stores.Driver, error)
+	// Multi reports whether several named backends are configured
+	// (enabled_backends).
+	Multi() bool
+	// Backend returns the backend with that id ("" for the default one; any
+	// id in single-store).
+	Backend(id string) (*stores.Backend, bool)
+	// Backends returns the user-visible backends in configuration order.
+	Backends() []*stores.Backend
+	// ForLocation returns the driver of a location: the backend its
+	// metadata names in multi-store, else the one serving its scheme.
+	ForLocation(url, store string) (stores.Driver, error)
 }
 
 // Options tunes the layer.
@@ -89,13 +102,35 @@ func Layer(st Stores, inner domain.Repo, opts Options) proxies.Layer {
 		opts.Logger = slog.Default()
 	}
 	wrap := func(img domain.Image) domain.Image {
-		return &image{Image: proxies.Image{Next: img}, st: st, inner: inner, opts: opts}
+		i := &image{Image: proxies.Image{Next: img}, st: st, inner: inner, opts: opts}
+		i.sortLocations()
+		return i
 	}
 	return proxies.Layer{
 		Name:    "location",
-		Repo:    func(next domain.Repo) domain.Repo { return proxies.Repo{Next: next, Wrap: wrap} },
+		Repo:    func(next domain.Repo) domain.Repo { return &repo{Repo: proxies.Repo{Next: next, Wrap: wrap}} },
 		Factory: func(next domain.Factory) domain.Factory { return proxies.Factory{Next: next, Wrap: wrap} },
 	}
+}
+
+// repo deletes, when an image is saved, the data of the locations removed
+// from it since it was loaded.
+type repo struct {
+	proxies.Repo
+}
+
+var _ domain.Repo = (*repo)(nil)
+
+// Save implements domain.Repo. The data of removed locations is deleted
+// first, as Glance does when a location is popped; a store that refuses
+// leaves the record as it was.
+func (r *repo) Save(ctx context.Context, img domain.Image, from domain.Status) error {
+	if i, ok := img.(*image); ok {
+		if err := i.flush(ctx); err != nil {
+			return err
+		}
+	}
+	return r.Repo.Save(ctx, img, from)
 }
 
 type image struct {
@@ -103,79 +138,14 @@ type image struct {
 	st    Stores
 	inner domain.Repo
 	opts  Options
+
+	mu      sync.Mutex
+	removed []domain.Location // locations whose data goes at the next Save
 }
 
 var _ domain.Image = (*image)(nil)
 
 func (i *image) log() *slog.Logger { return i.opts.Logger }
-
-// SetData implements domain.Image.
-func (i *image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) error {
-	size := in.Size
-	m := i.Next.Meta()
-	if m.Status != domain.StatusQueued {
-		return &domain.TransitionError{From: m.Status, To: domain.StatusSaving}
-	}
-	algo := i.opts.HashAlgo
-	if m.HashAlgo != nil && *m.HashAlgo != "" {
-		algo = *m.HashAlgo
-	}
-	newHash, ok := hashes[algo]
-	if !ok {
-		return domain.Errorf(domain.ErrUnavailable, "Unsupported hashing algorithm %q.", algo)
-	}
-	if err := i.Next.Update(func(m *domain.Meta) error { m.Status = domain.StatusSaving; return nil }); err != nil {
-		return err
-	}
-	if err := i.inner.Save(ctx, i.Next, domain.StatusQueued); err != nil {
-		i.backToQueued()
-		return err
-	}
-	drv := i.st.Default()
-	if drv == nil {
-		err := domain.Errorf(domain.ErrUnavailable, "No store is configured for image data.")
-		return i.fail(ctx, nil, stores.Object{}, err)
-	}
-	obj, sums, err := upload(ctx, drv, m.ID, r, size, newHash)
-	if err != nil {
-		return i.fail(ctx, drv, obj, err)
-	}
-	final := func(m *domain.Meta) {
-		m.Size = domain.Ptr(sums.n)
-		m.Checksum = domain.Ptr(sums.md5)
-		m.HashAlgo = domain.Ptr(algo)
-		m.HashValue = domain.Ptr(sums.multi)
-		if m.VirtualSize == nil && isRaw(m) {
-			m.VirtualSize = domain.Ptr(sums.n)
-		}
-		m.Locations = append(m.Locations, domain.Location{URL: obj.URL, Metadata: obj.Metadata, Status: "active"})
-		m.Status = domain.StatusActive
-	}
-	// The stored record is built apart from the image, so that a failed
-	// save leaves the image in saving, from where it may go back to queued.
-	rec := i.Next.Meta()
-	final(&rec)
-	if err := i.inner.Save(ctx, domain.NewImage(rec), domain.StatusSaving); err != nil {
-		if errors.Is(err, domain.ErrNotFound) {
-			i.deleteData(ctx, drv, obj.URL)
-			return domain.Errorf(domain.ErrGone, "Image %s could not be found after upload. "+
-				"The image may have been deleted during the upload.", m.ID)
-		}
-		return i.fail(ctx, drv, obj, err)
-	}
-	if err := i.Next.Update(func(m *domain.Meta) error { final(m); return nil }); err != nil {
-		i.log().Error("image saved active but its record could not follow", "image_id", m.ID, "error", err)
-	}
-	return nil
-}
-
-// isRaw reports whether the data is its own virtual disk: a raw disk in a
-// bare container, the case where Glance's format inspection gives the
-// virtual size without reading any header.
-func isRaw(m *domain.Meta) bool {
-	return m.DiskFormat != nil && *m.DiskFormat == "raw" &&
-		(m.ContainerFormat == nil || *m.ContainerFormat == "bare")
-}
 
 // backToQueued resets the image in memory to queued, without data.
 func (i *image) backToQueued() {
@@ -262,15 +232,22 @@ func storeMsg(err error) string {
 }
 
 // Data implements domain.Image: it reads from the first live location whose
-// driver answers, trying the next on failure.
+// driver answers, highest backend weight first in multi-store, trying the
+// next on failure. The reader is the driver's own, so that an
+// io.WriterTo it implements (the file store's sendfile path) reaches the
+// caller.
 func (i *image) Data(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 	m := i.Next.Meta()
+	locs := slices.Clone(m.Locations)
+	if i.st.Multi() {
+		slices.SortStableFunc(locs, func(a, b domain.Location) int { return cmp.Compare(i.weight(b), i.weight(a)) })
+	}
 	var last error
-	for _, l := range m.Locations {
+	for _, l := range locs {
 		if l.Status == "deleted" || l.Status == "pending_delete" {
 			continue
 		}
-		drv, err := i.st.ForURL(l.URL)
+		drv, err := i.driverFor(l)
 		if err != nil {
 			last = err
 			continue
@@ -308,9 +285,12 @@ func (i *image) Delete(ctx context.Context) error {
 		if l.Status == "deleted" {
 			continue
 		}
-		drv, err := i.st.ForURL(l.URL)
+		drv, err := i.driverFor(l)
 		if err != nil {
 			i.log().Warn("no store for location; leaving its data", "image_id", m.ID, "url", redact(l.URL))
+			continue
+		}
+		if i.readOnly(drv) {
 			continue
 		}
 		err = drv.Delete(ctx, l.URL)

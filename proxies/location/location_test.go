@@ -101,7 +101,7 @@ func TestSetDataSuccess(t *testing.T) {
 		disk     string
 		wantVS   bool
 	}{
-		{"empty", 0, false, "", "raw", true},
+		{"empty: a virtual size of 0 is not recorded", 0, false, "", "raw", false},
 		{"one byte", 1, true, "", "raw", true},
 		{"several chunks, size announced", 3<<20 + 5, true, "", "raw", true},
 		{"chunked upload", 2<<20 + 1, false, "", "qcow2", false},

@@ -37,11 +37,12 @@ type sums struct {
 
 // upload streams r into drv as image id. The md5 checksum and the multihash
 // are computed each in its own goroutine, fed the same chunks the driver
-// writes, so the upload runs at the pace of the slowest of the three rather
-// than their sum.
+// writes, so the upload runs at the pace of the slowest of them rather than
+// their sum. Each of watchers (the format inspector) is fed the same chunks
+// in a goroutine of its own; a watcher must not fail.
 func upload(ctx context.Context, drv stores.Driver, id string, r io.Reader, size int64,
-	newHash func() hash.Hash) (stores.Object, sums, error) {
-	t := newTee(r, md5.New(), newHash())
+	newHash func() hash.Hash, watchers ...io.Writer) (stores.Object, sums, error) {
+	t := newTee(r, append([]io.Writer{md5.New(), newHash()}, watchers...)...)
 	obj, err := drv.Put(ctx, id, t, size)
 	if err == nil && !t.eof && t.srcErr == nil {
 		// The driver stopped before the end: more data than announced?
@@ -68,7 +69,7 @@ func upload(ctx context.Context, drv stores.Driver, id string, r io.Reader, size
 	return obj, sums{n: t.n, md5: hex.EncodeToString(res[0]), multi: hex.EncodeToString(res[1])}, nil
 }
 
-// chunk is one buffer of data shared by the driver and the hashers; the
+// chunk is one buffer of data shared by the driver and the consumers; the
 // last one to release it returns it to the pool.
 type chunk struct {
 	buf  *[]byte
@@ -87,7 +88,8 @@ func (c *chunk) release() {
 }
 
 // tee is the reader handed to the driver. It reads the client's stream in
-// chunks and hands each chunk to every hasher before the driver sees it.
+// chunks and hands each chunk to every consumer (the hashers, the
+// inspector) before the driver sees it.
 type tee struct {
 	src    io.Reader
 	feeds  []chan *chunk
@@ -102,19 +104,23 @@ type tee struct {
 	done   bool
 }
 
-func newTee(src io.Reader, hs ...hash.Hash) *tee {
-	t := &tee{src: src, slots: make(chan struct{}, inFlight), sums: make([][]byte, len(hs))}
-	for k, h := range hs {
+// newTee starts one goroutine per consumer. A consumer that is a hash.Hash
+// has its sum recorded, at its index, when the stream ends.
+func newTee(src io.Reader, ws ...io.Writer) *tee {
+	t := &tee{src: src, slots: make(chan struct{}, inFlight), sums: make([][]byte, len(ws))}
+	for k, w := range ws {
 		ch := make(chan *chunk, inFlight)
 		t.feeds = append(t.feeds, ch)
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
 			for c := range ch {
-				h.Write(c.data())
+				_, _ = w.Write(c.data())
 				c.release()
 			}
-			t.sums[k] = h.Sum(nil)
+			if h, ok := w.(hash.Hash); ok {
+				t.sums[k] = h.Sum(nil)
+			}
 		}()
 	}
 	return t
@@ -203,7 +209,7 @@ func (t *tee) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// finish stops the hashers and returns their sums.
+// finish stops the consumers and returns the sums of the hashers.
 func (t *tee) finish() [][]byte {
 	if !t.done {
 		t.done = true

@@ -196,3 +196,26 @@ func (s Stores) ForURL(url string) (stores.Driver, error) {
 	}
 	return nil, fmt.Errorf("%w: %q", stores.ErrUnknownScheme, url)
 }
+
+// Multi reports false: Stores is a single store.
+func (s Stores) Multi() bool { return false }
+
+// Backend returns D as the default backend, whatever the id.
+func (s Stores) Backend(string) (*stores.Backend, bool) {
+	if s.D == nil {
+		return nil, false
+	}
+	return &stores.Backend{Type: s.D.Schemes()[0], Driver: s.D}, true
+}
+
+// Backends returns the one backend of D.
+func (s Stores) Backends() []*stores.Backend {
+	b, ok := s.Backend("")
+	if !ok {
+		return nil
+	}
+	return []*stores.Backend{b}
+}
+
+// ForLocation is ForURL: a single store has no backend ids.
+func (s Stores) ForLocation(url, _ string) (stores.Driver, error) { return s.ForURL(url) }
