@@ -63,6 +63,7 @@ type Config struct {
 	Notifications NotificationsConfig // [oslo_messaging_notifications]
 	PasteDeploy   PasteDeployConfig   // [paste_deploy]
 	ImageFormat   ImageFormatConfig   // [image_format]
+	Recovery      RecoveryConfig      // [glance_go] recovery_*
 
 	// SchemaImageFile is the schema-image.json found next to the
 	// configuration (the --config-dir directories, then the directories of
