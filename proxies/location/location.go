@@ -36,6 +36,9 @@ type Stores interface {
 	// ForURL returns the driver serving a location URL, or
 	// stores.ErrUnknownScheme.
 	ForURL(url string) (stores.Driver, error)
+	// Staging returns the driver of the staging area of imports, nil when
+	// there is none.
+	Staging() stores.Driver
 	// Multi reports whether several named backends are configured
 	// (enabled_backends).
 	Multi() bool
@@ -54,6 +57,9 @@ type Options struct {
 	// HashAlgo is [DEFAULT] hashing_algorithm, the os_hash_algo of new
 	// uploads ("" means sha512). The md5 checksum is always computed too.
 	HashAlgo string
+	// StageHost is worker_self_reference_url (or public_endpoint): the
+	// os_glance_stage_host recorded on staged images; "" records none.
+	StageHost string
 	// Logger receives cleanup failures that cannot be returned; nil means
 	// slog.Default().
 	Logger *slog.Logger

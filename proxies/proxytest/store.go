@@ -181,8 +181,15 @@ func (d *Driver) Size(_ context.Context, url string) (int64, error) {
 }
 
 // Stores is a fixed set of one default driver, the shape proxies/location
-// asks for.
-type Stores struct{ D stores.Driver }
+// asks for, and an optional staging driver.
+type Stores struct {
+	D stores.Driver
+	// Stage is the staging area; nil means none.
+	Stage stores.Driver
+}
+
+// Staging returns Stage.
+func (s Stores) Staging() stores.Driver { return s.Stage }
 
 // Default returns D.
 func (s Stores) Default() stores.Driver { return s.D }
