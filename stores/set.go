@@ -1,7 +1,10 @@
 package stores
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -13,6 +16,10 @@ const ReservedPrefix = "os_glance_"
 
 // StagingID is the id of the reserved staging store in multi-store.
 const StagingID = "os_glance_staging_store"
+
+// TasksID is the id of the reserved store that import tasks work in, in
+// multi-store.
+const TasksID = "os_glance_tasks_store"
 
 // Backend is one configured store: a driver and what the discovery API
 // tells of it.
@@ -47,6 +54,7 @@ type Set struct {
 	byID     map[string]*Backend
 	schemes  map[string]Driver
 	staging  Driver
+	tasks    Driver
 }
 
 // NewSet returns a single-store Set whose new data goes to def. Every
@@ -66,6 +74,11 @@ func NewSet(def Driver, others ...Driver) *Set {
 // NewMultiSet returns a multi-store Set (enabled_backends). defaultID names
 // the backend that receives data when a request names none. Backend ids
 // must be unique, non-empty and not reserved.
+//
+// The Set keeps copies of the backends whose Driver adds the backend's id
+// to the metadata of every object it stores ({"store": id}), as
+// glance_store does in multi-store; Unwrap on such a driver gives back the
+// one configured.
 func NewMultiSet(defaultID string, backends ...*Backend) (*Set, error) {
 	s := &Set{multi: true, byID: map[string]*Backend{}, schemes: map[string]Driver{}}
 	for _, b := range backends {
@@ -80,6 +93,9 @@ func NewMultiSet(defaultID string, backends ...*Backend) (*Set, error) {
 		if _, dup := s.byID[b.ID]; dup {
 			return nil, fmt.Errorf("stores: backend %q is configured twice", b.ID)
 		}
+		c := *b
+		c.Driver = WithStoreID(b.Driver, b.ID)
+		b = &c
 		s.byID[b.ID] = b
 		s.backends = append(s.backends, b)
 		s.addSchemes(b.Driver)
@@ -126,6 +142,13 @@ func (s *Set) SetStaging(d Driver) { s.staging = d }
 
 // Staging returns the staging driver, nil when none is configured.
 func (s *Set) Staging() Driver { return s.staging }
+
+// SetTasks sets the driver of the reserved os_glance_tasks_store, the
+// work area of import tasks in multi-store.
+func (s *Set) SetTasks(d Driver) { s.tasks = d }
+
+// Tasks returns the tasks store's driver, nil when none is configured.
+func (s *Set) Tasks() Driver { return s.tasks }
 
 // Multi reports whether enabled_backends is in use.
 func (s *Set) Multi() bool { return s.multi }
@@ -192,4 +215,61 @@ func (s *Set) ForLocation(url, store string) (Driver, error) {
 		}
 	}
 	return s.ForURL(url)
+}
+
+// WithStoreID returns d wrapped so that the metadata of every object its Put
+// stores holds {"store": id}. A nil d or an empty id gives d unchanged.
+func WithStoreID(d Driver, id string) Driver {
+	if d == nil || id == "" {
+		return d
+	}
+	return &storeTagged{next: d, id: id}
+}
+
+// storeTagged adds the backend id to what Put returns and forwards every
+// other call.
+type storeTagged struct {
+	next Driver
+	id   string
+}
+
+var _ Driver = (*storeTagged)(nil)
+
+func (t *storeTagged) Put(ctx context.Context, id string, r io.Reader, size int64) (Object, error) {
+	obj, err := t.next.Put(ctx, id, r, size)
+	if err != nil {
+		return obj, err
+	}
+	md := make(map[string]any, len(obj.Metadata)+1)
+	maps.Copy(md, obj.Metadata)
+	md["store"] = t.id
+	obj.Metadata = md
+	return obj, nil
+}
+
+func (t *storeTagged) Get(ctx context.Context, url string, off, n int64) (io.ReadCloser, error) {
+	return t.next.Get(ctx, url, off, n)
+}
+
+func (t *storeTagged) Delete(ctx context.Context, url string) error { return t.next.Delete(ctx, url) }
+
+func (t *storeTagged) Size(ctx context.Context, url string) (int64, error) {
+	return t.next.Size(ctx, url)
+}
+
+func (t *storeTagged) Schemes() []string { return t.next.Schemes() }
+
+// Unwrap returns the driver that was wrapped.
+func (t *storeTagged) Unwrap() Driver { return t.next }
+
+// Unwrap peels every wrapper that has an Unwrap() Driver method off d, to
+// reach a driver's own optional methods.
+func Unwrap(d Driver) Driver {
+	for {
+		u, ok := d.(interface{ Unwrap() Driver })
+		if !ok {
+			return d
+		}
+		d = u.Unwrap()
+	}
 }

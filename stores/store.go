@@ -25,6 +25,9 @@ var (
 	ErrUnknownScheme = errors.New("stores: unknown location scheme")
 	// ErrSizeMismatch: fewer or more bytes arrived than announced.
 	ErrSizeMismatch = errors.New("stores: size mismatch")
+	// ErrUnavailable: a remote backend cannot be reached or answered with
+	// a server error (glance_store's RemoteServiceUnavailable).
+	ErrUnavailable = errors.New("stores: backend unavailable")
 )
 
 // Object is what a Put stored.
