@@ -148,14 +148,19 @@ func New() *Inspector {
 
 // Write presents the next bytes of the stream. It never fails.
 func (i *Inspector) Write(p []byte) (int, error) {
-	end := i.n + int64(len(p))
 	for _, ps := range i.parsers {
-		if off, tail := ps.want(); tail > 0 || (off >= 0 && off < end) {
-			ps.feed(i.n, p)
-		}
+		offer(ps, i.n, p)
 	}
-	i.n = end
+	i.n += int64(len(p))
 	return len(p), nil
+}
+
+// offer feeds ps the stream's bytes p from offset pos if it wants any of
+// them: past the regions a parser needs, a Write costs it one comparison.
+func offer(ps parser, pos int64, p []byte) {
+	if off, tail := ps.want(); tail > 0 || (off >= 0 && off < pos+int64(len(p))) {
+		ps.feed(pos, p)
+	}
 }
 
 // skip moves the stream position n bytes on without data: the bytes are
