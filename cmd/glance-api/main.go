@@ -235,6 +235,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		ImportMethods:         cfg.EnabledImportMethods,
 		ShowDirectURL:         cfg.ShowImageDirectURL,
 		ShowMultipleLocations: cfg.ShowMultipleLocations,
+		HashAlgo:              cfg.HashingAlgorithm,
 		DiskFormats:           cfg.ImageFormat.DiskFormats,
 		ContainerFormats:      cfg.ImageFormat.ContainerFormats,
 		CustomSchema:          schema,

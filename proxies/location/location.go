@@ -90,6 +90,16 @@ func HashAlgos() []string {
 	return out
 }
 
+// NewHash returns a new hash of the named hashing_algorithm, and false when
+// the name is not supported.
+func NewHash(name string) (hash.Hash, bool) {
+	h, ok := hashes[name]
+	if !ok {
+		return nil, false
+	}
+	return h(), true
+}
+
 // ValidHashAlgo reports whether name is a supported hashing_algorithm.
 func ValidHashAlgo(name string) bool {
 	_, ok := hashes[name]

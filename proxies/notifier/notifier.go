@@ -328,6 +328,20 @@ func (s *sendReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo implements io.WriterTo: the reader of the store writes itself
+// to w when it can (the file store's sendfile path), and w is handed over
+// unwrapped so that its own io.ReaderFrom still applies.
+func (s *sendReader) WriteTo(w io.Writer) (int64, error) {
+	if wt, ok := s.ReadCloser.(io.WriterTo); ok {
+		n, err := wt.WriteTo(w)
+		s.sent += n
+		return n, err
+	}
+	n, err := io.Copy(w, s.ReadCloser)
+	s.sent += n
+	return n, err
+}
+
 func (s *sendReader) Close() error {
 	err := s.ReadCloser.Close()
 	s.once.Do(func() {

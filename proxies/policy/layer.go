@@ -250,6 +250,13 @@ func locationChanges(old, cur []domain.Location) (added, removed bool) {
 	return added, removed
 }
 
+// Enforce checks action on the image as this layer sees it, for the
+// location operations that have no method of their own on domain.Image
+// (get_image_location, add_image_location, fetch_image_location). A refusal
+// is ErrForbidden, or ErrNotFound when the caller may not see the image.
+// Handlers find it by unwrapping the image they hold.
+func (i *image) Enforce(action string) error { return i.g.enforce(action, i.Next.Meta()) }
+
 // SetData checks upload_image.
 func (i *image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) error {
 	if err := i.g.enforce("upload_image", i.Next.Meta()); err != nil {

@@ -42,6 +42,9 @@ type Options struct {
 	ImportMethods []string
 	// ShowDirectURL and ShowMultipleLocations are show_image_direct_url and show_multiple_locations.
 	ShowDirectURL, ShowMultipleLocations bool
+	// HashAlgo is hashing_algorithm, which location validation_data must
+	// name; "" means sha512.
+	HashAlgo string
 	// DiskFormats and ContainerFormats are the [image_format] lists; empty means Glance's defaults.
 	DiskFormats, ContainerFormats []string
 	// CustomSchema is the content of schema-image.json; nil uses the built-in default.

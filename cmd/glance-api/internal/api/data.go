@@ -34,11 +34,26 @@ func (s *server) upload(c echo.Context) error {
 	} else if r.ContentLength > 0 {
 		size = r.ContentLength
 	}
+	in := domain.DataIn{Size: size}
+	if s.multiStore() {
+		// X-Image-Meta-Store names the backend; without it the default one.
+		in.Store = r.Header.Get("X-Image-Meta-Store")
+		if in.Store == "" {
+			in.Store = s.opts.Stores.DefaultID()
+		}
+		if b, ok := s.opts.Stores.Backend(in.Store); !ok || b == nil {
+			return explain(http.StatusBadRequest, "Store for identifier %s not found", in.Store)
+		}
+	}
 	_, img, err := s.getImage(c)
 	if err != nil {
 		return err
 	}
-	if err := img.SetData(r.Context(), r.Body, domain.DataIn{Size: size}); err != nil {
+	if err := img.SetData(r.Context(), r.Body, in); err != nil {
+		if errors.Is(err, domain.ErrUnsupported) {
+			// webob's 415 body shows the detail, not the explanation.
+			return &httpError{status: http.StatusUnsupportedMediaType, detail: err.Error(), err: err}
+		}
 		return err
 	}
 	return noContent(c)
@@ -178,7 +193,10 @@ func (s *server) download(c echo.Context) error {
 		h.Set(echo.HeaderContentLength, strconv.FormatInt(size, 10))
 	}
 	c.Response().WriteHeader(status)
-	if _, err := io.Copy(c.Response(), rc); err != nil {
+	// The body goes to net/http's own ResponseWriter, not echo's wrapper:
+	// its ReadFrom, given a store reader that writes itself out of a file,
+	// reaches sendfile.
+	if _, err := io.Copy(c.Response().Writer, rc); err != nil {
 		s.log.Warn("image download interrupted", "image", m.ID, "request_id", callerOf(c).RequestID, "error", err)
 	}
 	return nil

@@ -417,7 +417,7 @@ func TestPatch(t *testing.T) {
 		{"min_ram negative", v21, `[{"op": "replace", "path": "/min_ram", "value": -5}]`, 400,
 			"Invalid value '-5' for parameter 'min_ram': Cannot be a negative value<br /><br />\n\n\n", nil},
 		{"locations invisible", v21, `[{"op": "add", "path": "/locations/-", "value": {"url": "http://x", "metadata": {}}}]`, 403,
-			"It's not allowed to add/update/remove locations if locations are invisible.<br /><br />\n\n\n", nil},
+			"It's not allowed to add locations if locations are invisible.<br /><br />\n\n\n", nil},
 		{"locations empty", v21, `[{"op": "replace", "path": "/locations", "value": []}]`, 403,
 			"Access was denied to this resource.<br /><br />\nCannot set locations to empty list.\n\n", nil},
 		{"4-byte value", v21, `[{"op": "add", "path": "/d", "value": "😀"}]`, 400, "D can't contain 4 byte unicode characters.<br /><br />\n\n\n", nil},

@@ -1,10 +1,11 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -249,79 +250,296 @@ func (s *server) applyChange(m *domain.Meta, ch change, caller *domain.Caller) e
 	return nil
 }
 
-// applyLocations handles the deprecated location operations; the location
-// layer below checks the URLs and the status rules.
+// applyLocations is ImagesController._do_{add,replace,remove}_locations:
+// the deprecated location operations of show_multiple_locations. The
+// location layer below checks each new URL against the stores, tags it with
+// its store, sets the size of an image without one, and deletes the data
+// of removed locations when the image is saved.
 func (s *server) applyLocations(m *domain.Meta, ch change) error {
-	if ch.op == "replace" {
-		if list, _ := ch.value.([]any); len(list) == 0 {
-			return detailed(http.StatusForbidden, "Cannot set locations to empty list.")
-		}
-	}
-	if !s.opts.ShowMultipleLocations {
-		return explain(http.StatusForbidden, "It's not allowed to add/update/remove locations if locations are invisible.")
-	}
 	switch ch.op {
 	case "replace":
 		list, _ := ch.value.([]any)
+		if len(list) == 0 {
+			return detailed(http.StatusForbidden, "Cannot set locations to empty list.")
+		}
+		if !s.opts.ShowMultipleLocations {
+			return explain(http.StatusForbidden, "It's not allowed to update locations if locations are invisible.")
+		}
+		if m.Status != domain.StatusActive && m.Status != domain.StatusQueued {
+			return explain(http.StatusConflict, "It's not allowed to replace locations if image status is %s.", m.Status)
+		}
 		locs := make([]domain.Location, 0, len(list))
+		vals := make([]object, 0, len(list))
 		for _, v := range list {
-			l, err := locationOf(v)
+			l, vd, err := locationOf(v)
 			if err != nil {
 				return err
 			}
 			locs = append(locs, l)
+			vals = append(vals, vd)
+		}
+		set, err := s.validationData(m, vals)
+		if err != nil {
+			return err
+		}
+		if len(m.Locations) > 0 && !sameURLs(m.Locations, locs) {
+			return explain(http.StatusBadRequest, "Original locations is not empty: %s", pyLocations(m.Locations))
 		}
 		m.Locations = locs
+		s.activate(m, set)
 	case "add":
-		pos, err := locationPos(ch.path[1], len(m.Locations), true)
+		if !s.opts.ShowMultipleLocations {
+			return explain(http.StatusForbidden, "It's not allowed to add locations if locations are invisible.")
+		}
+		if m.Status != domain.StatusActive && m.Status != domain.StatusQueued {
+			return explain(http.StatusConflict, "It's not allowed to add locations if image status is %s.", m.Status)
+		}
+		l, vd, err := locationOf(ch.value)
 		if err != nil {
 			return err
 		}
-		l, err := locationOf(ch.value)
+		set, err := s.validationData(m, []object{vd})
 		if err != nil {
 			return err
 		}
-		m.Locations = append(m.Locations[:pos], append([]domain.Location{l}, m.Locations[pos:]...)...)
+		pos, ok := locationPos(ch.path[1], len(m.Locations), true)
+		if !ok {
+			return explain(http.StatusBadRequest, "Invalid position for adding a location.")
+		}
+		m.Locations = slices.Insert(m.Locations, pos, l)
+		s.activate(m, set)
 	case "remove":
-		pos, err := locationPos(ch.path[1], len(m.Locations), false)
-		if err != nil {
-			return err
+		if !s.opts.ShowMultipleLocations {
+			return explain(http.StatusForbidden, "It's not allowed to remove locations if locations are invisible.")
 		}
-		m.Locations = append(m.Locations[:pos], m.Locations[pos+1:]...)
+		if m.Status != domain.StatusActive {
+			return explain(http.StatusConflict, "It's not allowed to remove locations if image status is %s.", m.Status)
+		}
+		if len(m.Locations) == 1 {
+			return explain(http.StatusForbidden, "Cannot remove last location in the image.")
+		}
+		pos, ok := locationPos(ch.path[1], len(m.Locations), false)
+		if !ok {
+			return explain(http.StatusBadRequest, "Invalid position for removing a location.")
+		}
+		m.Locations = slices.Delete(m.Locations, pos, pos+1)
 	}
 	return nil
 }
 
-// locationPos is ImagesController._get_locations_op_pos.
-func locationPos(p string, n int, allowEnd bool) (int, error) {
-	if p == "-" && allowEnd {
-		return n, nil
+// activate makes a queued image that got a location active, with the
+// values of its validation data.
+func (s *server) activate(m *domain.Meta, set func(*domain.Meta)) {
+	if m.Status != domain.StatusQueued {
+		return
 	}
-	pos, err := strconv.Atoi(p)
-	if err != nil || pos < 0 || pos > n || (pos == n && !allowEnd) {
-		return 0, badRequest("Invalid position for adding a location.")
-	}
-	return pos, nil
+	set(m)
+	m.Status = domain.StatusActive
 }
 
-// locationOf converts a location object of the PATCH body.
-func locationOf(v any) (domain.Location, error) {
+// sameURLs reports whether a and b hold the same URLs, in any order.
+func sameURLs(a, b []domain.Location) bool {
+	urls := func(ls []domain.Location) []string {
+		out := make([]string, len(ls))
+		for i, l := range ls {
+			out[i] = l.URL
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(urls(a), urls(b))
+}
+
+// pyLocations renders locations as Python shows the list in messages.
+func pyLocations(ls []domain.Location) string {
+	list := make([]any, len(ls))
+	for i, l := range ls {
+		status := l.Status
+		if status == "" {
+			status = "active"
+		}
+		md := any(object{})
+		if l.Metadata != nil {
+			md = ordered(l.Metadata)
+		}
+		list[i] = object{{"id", json.Number(strconv.FormatInt(l.ID, 10))}, {"url", l.URL}, {"metadata", md},
+			{"status", status}}
+	}
+	return pyRepr(list)
+}
+
+// locationPos is ImagesController._get_locations_op_pos: an index, or "-"
+// for the end when adding.
+func locationPos(p string, n int, allowEnd bool) (int, bool) {
+	pos := n - 1
+	if allowEnd {
+		pos = n
+	}
+	switch {
+	case p != "" && strings.Trim(p, "0123456789") == "":
+		v, err := strconv.Atoi(p)
+		if err != nil {
+			return 0, false
+		}
+		pos = v
+	case p != "-":
+		return 0, false
+	}
+	if !allowEnd && (pos < 0 || pos >= n) {
+		return 0, false
+	}
+	if pos > n {
+		pos = n // Python's list.insert clamps
+	}
+	return pos, true
+}
+
+// locationOf converts a location object of the PATCH body, with its
+// validation_data (nil when absent).
+func locationOf(v any) (domain.Location, object, error) {
+	bad := func(msg string) error {
+		return explain(http.StatusBadRequest, "Provided object does not match schema 'image': %s", msg)
+	}
 	obj, ok := v.(object)
 	if !ok {
-		return domain.Location{}, badRequest("Invalid location")
+		return domain.Location{}, nil, bad(pyRepr(plain(v)) + " is not of type 'object'")
 	}
-	u, _ := obj.get("url")
+	u, ok := obj.get("url")
+	if !ok {
+		return domain.Location{}, nil, bad("'url' is a required property")
+	}
 	us, ok := u.(string)
 	if !ok {
-		return domain.Location{}, badRequest("Invalid location")
+		return domain.Location{}, nil, bad(pyRepr(plain(u)) + " is not of type 'string'")
 	}
-	md := map[string]any{}
-	if mv, ok := obj.get("metadata"); ok {
-		if mo, ok := mv.(object); ok {
-			md = plain(mo).(map[string]any)
+	mv, ok := obj.get("metadata")
+	if !ok {
+		return domain.Location{}, nil, bad("'metadata' is a required property")
+	}
+	mo, ok := mv.(object)
+	if !ok {
+		return domain.Location{}, nil, bad(pyRepr(plain(mv)) + " is not of type 'object'")
+	}
+	var vd object
+	if x, ok := obj.get("validation_data"); ok {
+		if vd, ok = x.(object); !ok {
+			return domain.Location{}, nil, bad(pyRepr(plain(x)) + " is not of type 'object'")
+		}
+		for _, mb := range vd {
+			switch mb.key {
+			case "checksum", "os_hash_algo", "os_hash_value":
+				sv, isStr := mb.val.(string)
+				switch {
+				case !isStr:
+					return domain.Location{}, nil, bad(pyRepr(plain(mb.val)) + " is not of type 'string'")
+				case mb.key == "checksum" && len([]rune(sv)) > 32:
+					return domain.Location{}, nil, bad(pyRepr(sv) + " is too long")
+				case mb.key == "checksum" && len([]rune(sv)) < 32:
+					return domain.Location{}, nil, bad(pyRepr(sv) + " is too short")
+				case mb.key == "os_hash_algo" && len([]rune(sv)) > 64, mb.key == "os_hash_value" && len([]rune(sv)) > 128:
+					return domain.Location{}, nil, bad(pyRepr(sv) + " is too long")
+				}
+			default:
+				return domain.Location{}, nil, bad("Additional properties are not allowed (" + pyRepr(mb.key) + " was unexpected)")
+			}
+		}
+		for _, k := range []string{"os_hash_algo", "os_hash_value"} {
+			if _, ok := vd.get(k); !ok {
+				return domain.Location{}, nil, bad(pyRepr(k) + " is a required property")
+			}
 		}
 	}
-	return domain.Location{URL: us, Metadata: maps.Clone(md), Status: "active"}, nil
+	md, _ := plain(mo).(map[string]any)
+	return domain.Location{URL: us, Metadata: md}, vd, nil
+}
+
+// validationData is ImagesController._validate_validation_data: the
+// checksum and hashes the new locations vouch for must agree with each
+// other and with what the image already has, and may only be new on a
+// queued image. It returns how to record the new values.
+func (s *server) validationData(m *domain.Meta, vals []object) (func(*domain.Meta), error) {
+	var keys []string
+	given := map[string]string{}
+	for _, vd := range vals {
+		for _, mb := range vd {
+			v, _ := mb.val.(string)
+			if old, ok := given[mb.key]; ok && old != v {
+				return nil, explain(http.StatusConflict, "Conflicting values for %s", mb.key)
+			}
+			if _, ok := given[mb.key]; !ok {
+				keys = append(keys, mb.key)
+			}
+			given[mb.key] = v
+		}
+	}
+	current := func(k string) *string {
+		switch k {
+		case "checksum":
+			return m.Checksum
+		case "os_hash_algo":
+			return m.HashAlgo
+		}
+		return m.HashValue
+	}
+	var fresh []string
+	for _, k := range keys {
+		cur := current(k)
+		if cur != nil && *cur == given[k] {
+			continue
+		}
+		if cur != nil && *cur != "" {
+			return nil, explain(http.StatusConflict, "%s is already set with a different value", k)
+		}
+		fresh = append(fresh, k)
+	}
+	none := func(*domain.Meta) {}
+	if len(fresh) == 0 {
+		return none, nil
+	}
+	if m.Status != domain.StatusQueued {
+		return nil, explain(http.StatusConflict, "New value(s) for %s may only be provided when image status is 'queued'",
+			strings.Join(fresh, ", "))
+	}
+	has := func(k string) bool { return slices.Contains(fresh, k) }
+	if has("checksum") {
+		sum := given["checksum"]
+		raw, ok := fromHex(sum)
+		if !ok {
+			return nil, explain(http.StatusConflict, "checksum (%s) is not a valid hexadecimal value", sum)
+		}
+		if len(raw) != 16 {
+			return nil, explain(http.StatusConflict, "checksum (%s) is not the correct size for md5 (should be 16 bytes)", sum)
+		}
+	}
+	algo := "None"
+	if has("os_hash_algo") {
+		algo = given["os_hash_algo"]
+	}
+	if algo != s.hashAlgo() {
+		return nil, explain(http.StatusConflict, "os_hash_algo must be %s, not %s", s.hashAlgo(), algo)
+	}
+	value := given["os_hash_value"]
+	raw, ok := fromHex(value)
+	if !ok {
+		return nil, explain(http.StatusConflict, "os_hash_value (%s) is not a valid hexadecimal value", value)
+	}
+	if want, _ := digestSize(algo); len(raw) != want {
+		return nil, explain(http.StatusConflict, "os_hash_value (%s) is not the correct size for %s (should be %d bytes)",
+			value, algo, want)
+	}
+	return func(m *domain.Meta) {
+		for _, k := range fresh {
+			v := domain.Ptr(given[k])
+			switch k {
+			case "checksum":
+				m.Checksum = v
+			case "os_hash_algo":
+				m.HashAlgo = v
+			default:
+				m.HashValue = v
+			}
+		}
+	}, nil
 }
 
 // plain converts ordered JSON into maps and slices.

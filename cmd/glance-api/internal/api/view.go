@@ -1,8 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,6 +137,7 @@ var viewKeys = map[string]bool{
 type imageView struct {
 	showDirectURL, showLocations bool
 	isAdmin                      bool
+	multiStore                   bool // enabled_backends: the stores field is shown
 }
 
 // appendImage writes the image JSON in Glance's key order: extra
@@ -207,11 +208,7 @@ func (v imageView) appendImage(b []byte, m *domain.Meta) []byte {
 					b = append(b, ", "...)
 				}
 				n++
-				b = append(b, `{"url": `...)
-				b = appendString(b, l.URL)
-				b = append(b, `, "metadata": `...)
-				b = appendAny(b, l.Metadata)
-				b = append(b, '}')
+				b = appendLocation(b, l)
 			}
 		}
 		b = append(b, ']')
@@ -236,8 +233,80 @@ func (v imageView) appendImage(b []byte, m *domain.Meta) []byte {
 	b = appendEscapedTail(b, m.ID)
 	b = append(b, `", "file": "/v2/images/`...)
 	b = appendEscapedTail(b, m.ID)
-	b = append(b, `/file", "schema": "/v2/schemas/image"}`...)
+	b = append(b, `/file", "schema": "/v2/schemas/image"`...)
+	if v.multiStore {
+		b = appendStores(b, m.Locations)
+	}
+	return append(b, '}')
+}
+
+// appendStores writes the stores field: the ids of the stores holding the
+// image's data, comma-joined, when there are any (multi-store only).
+func appendStores(b []byte, locs []domain.Location) []byte {
+	n := 0
+	for _, l := range locs {
+		if l.Status != "" && l.Status != "active" {
+			continue
+		}
+		id, _ := l.Metadata["store"].(string)
+		if id == "" {
+			continue
+		}
+		if n == 0 {
+			b = append(b, `, "stores": "`...)
+		} else {
+			b = append(b, ',')
+		}
+		n++
+		b = appendEscapedTail(b, id)
+	}
+	if n > 0 {
+		b = append(b, '"')
+	}
 	return b
+}
+
+// appendLocation writes a location as Glance shows it: url and metadata.
+func appendLocation(b []byte, l domain.Location) []byte {
+	b = append(b, `{"url": `...)
+	b = appendString(b, l.URL)
+	b = append(b, `, "metadata": `...)
+	if l.Metadata == nil {
+		b = append(b, "{}"...)
+	} else {
+		b = appendValue(b, ordered(l.Metadata))
+	}
+	return append(b, '}')
+}
+
+// ordered turns decoded JSON (maps, slices, float64 numbers) into the
+// ordered form appendValue writes like Python: object keys sorted, whole
+// numbers without a fraction.
+func ordered(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		o := make(object, 0, len(t))
+		for _, k := range keys {
+			o = append(o, member{key: k, val: ordered(t[k])})
+		}
+		return o
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = ordered(x)
+		}
+		return out
+	case float64:
+		if t == math.Trunc(t) && math.Abs(t) < 1e15 {
+			return json.Number(strconv.FormatInt(int64(t), 10))
+		}
+	}
+	return v
 }
 
 // appendEscapedTail writes s inside an already opened JSON string.
@@ -252,20 +321,6 @@ func appendEscapedTail(b []byte, s string) []byte {
 		}
 	}
 	return append(b, s...)
-}
-
-// appendAny writes an arbitrary JSON value (location metadata).
-func appendAny(b []byte, v any) []byte {
-	if v == nil {
-		return append(b, "{}"...)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return append(b, "{}"...)
-	}
-	return append(b, bytes.TrimRight(buf.Bytes(), "\n")...)
 }
 
 // appendMember writes a member's JSON view.
@@ -284,5 +339,6 @@ func appendMember(b []byte, m domain.Member) []byte {
 }
 
 func (s *server) view(c *domain.Caller) imageView {
-	return imageView{showDirectURL: s.opts.ShowDirectURL, showLocations: s.opts.ShowMultipleLocations, isAdmin: c.IsAdmin}
+	return imageView{showDirectURL: s.opts.ShowDirectURL, showLocations: s.opts.ShowMultipleLocations, isAdmin: c.IsAdmin,
+		multiStore: s.multiStore()}
 }
