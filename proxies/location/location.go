@@ -23,6 +23,7 @@ import (
 
 	"github.com/glance-go/glance-go/domain"
 	"github.com/glance-go/glance-go/proxies"
+	"github.com/glance-go/glance-go/proxies/inspect"
 	"github.com/glance-go/glance-go/stores"
 )
 
@@ -60,6 +61,9 @@ type Options struct {
 	// StageHost is worker_self_reference_url (or public_endpoint): the
 	// os_glance_stage_host recorded on staged images; "" records none.
 	StageHost string
+	// Formats is the [image_format] policy applied to the data of bare
+	// images as it is stored; the zero Policy refuses unsafe data only.
+	Formats inspect.Policy
 	// Logger receives cleanup failures that cannot be returned; nil means
 	// slog.Default().
 	Logger *slog.Logger

@@ -46,7 +46,7 @@ func (i *image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) erro
 	if err != nil {
 		return i.fail(ctx, b.Driver, obj, err)
 	}
-	vsize, err := i.checkFormat(insp, &m, sums.n)
+	vsize, err := i.checkFormat(insp, &m)
 	if err != nil {
 		return i.fail(ctx, b.Driver, obj, err)
 	}
@@ -158,7 +158,7 @@ func (i *image) importData(ctx context.Context, r io.Reader, in domain.DataIn, m
 	if err != nil {
 		return drop(err)
 	}
-	vsize, err := i.checkFormat(insp, &m, sums.n)
+	vsize, err := i.checkFormat(insp, &m)
 	if err != nil {
 		return drop(err)
 	}

@@ -158,6 +158,12 @@ type ImageFormatConfig struct {
 	DiskFormats             []string // disk_formats
 	ContainerFormats        []string // container_formats
 	RequireImageFormatMatch bool     // require_image_format_match
+	// GPTSafetyChecksNonfatal is gpt_safety_checks_nonfatal: the checks of a
+	// GPT disk whose failure is only logged.
+	GPTSafetyChecksNonfatal []string
+	// VMDKAllowedTypes is vmdk_allowed_types: the VMDK create-types that
+	// may be imported and converted.
+	VMDKAllowedTypes []string
 }
 
 // Default returns the embedded configuration used when no file is given:
@@ -209,6 +215,8 @@ func glanceDefaults() *Config {
 			DiskFormats:             []string{"ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"},
 			ContainerFormats:        []string{"ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"},
 			RequireImageFormatMatch: true,
+			GPTSafetyChecksNonfatal: []string{"mbr"},
+			VMDKAllowedTypes:        []string{"streamOptimized", "monolithicSparse"},
 		},
 	}
 }

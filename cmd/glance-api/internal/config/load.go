@@ -63,6 +63,8 @@ var options = []option{
 	{"image_format", "disk_formats", [][2]string{{"DEFAULT", "disk_formats"}}, func(c *Config) any { return &c.ImageFormat.DiskFormats }},
 	{"image_format", "container_formats", [][2]string{{"DEFAULT", "container_formats"}}, func(c *Config) any { return &c.ImageFormat.ContainerFormats }},
 	{"image_format", "require_image_format_match", nil, func(c *Config) any { return &c.ImageFormat.RequireImageFormatMatch }},
+	{"image_format", "gpt_safety_checks_nonfatal", nil, func(c *Config) any { return &c.ImageFormat.GPTSafetyChecksNonfatal }},
+	{"image_format", "vmdk_allowed_types", nil, func(c *Config) any { return &c.ImageFormat.VMDKAllowedTypes }},
 }
 
 // reservedStores are the internal stores Glance configures through sections

@@ -117,6 +117,8 @@ flavor = keystone+cachemanagement
 disk_formats = raw,qcow2
 container_formats = bare
 require_image_format_match = false
+gpt_safety_checks_nonfatal = mbr,gptmbr
+vmdk_allowed_types = streamOptimized
 `},
 			load: []string{"a.conf"},
 			check: func(t *testing.T, c *Config, ignored []string) {
@@ -132,7 +134,8 @@ require_image_format_match = false
 				want.Store = StoreConfig{Stores: []string{"file"}, DefaultStore: "filesystem", FilesystemStoreDatadir: "/srv/images",
 					FilesystemStoreFilePerm: 640, FilesystemStoreChunkSize: 4096}
 				want.PasteDeploy.Flavor = "keystone+cachemanagement"
-				want.ImageFormat = ImageFormatConfig{DiskFormats: []string{"raw", "qcow2"}, ContainerFormats: []string{"bare"}}
+				want.ImageFormat = ImageFormatConfig{DiskFormats: []string{"raw", "qcow2"}, ContainerFormats: []string{"bare"},
+					GPTSafetyChecksNonfatal: []string{"mbr", "gptmbr"}, VMDKAllowedTypes: []string{"streamOptimized"}}
 				got := *c
 				got.origin, got.Sources, want.Sources = nil, nil, nil
 				if !reflect.DeepEqual(&got, want) {
