@@ -48,6 +48,15 @@ e2e-mysql: ## The end-to-end suite (without the CLI test) on the local MariaDB
 race: ## Run the tests with the race detector (needs cgo)
 	CGO_ENABLED=1 $(GO) test -race -short ./...
 
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Run each disk-format fuzz target of proxies/inspect for FUZZTIME (default 10s), one after another
+	@for t in $$($(GO) test -list '^Fuzz' ./proxies/inspect/ | grep '^Fuzz'); do \
+		echo "== $$t"; \
+		$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./proxies/inspect/ || exit 1; \
+	done
+
 ##@ Quality
 
 .PHONY: lint

@@ -118,9 +118,10 @@ func (x *vhdx) feed(pos int64, p []byte) {
 // stop ends the chain.
 func (x *vhdx) stop() { x.step, x.cur = vhdxDone, region{} }
 
-// then sets the next region to capture.
+// then sets the next region to capture. It must lie after the region just
+// read: a chain that points back is broken, whatever is still at hand.
 func (x *vhdx) then(step int, off int64, n int) {
-	if off < 0 || off > maxOffset {
+	if off < x.cur.off+int64(x.cur.n) || off > maxOffset {
 		x.stop()
 		return
 	}
