@@ -23,8 +23,9 @@
 // *.partial file, never a file under an image's name with part of its data:
 // either <id> is complete or it does not exist. A kill between the link and
 // the removal leaves both <id> (complete) and a *.partial name of the same
-// file. Orphans lists the *.partial files, for a cleanup run by someone who
-// knows no Put is in progress. Like glance_store, the driver does not
+// file. Crash recovery finds them with IDs (which counts a temporary file
+// as its image's) and removes them with Discard; Orphans lists them. Like
+// glance_store, the driver does not
 // fsync: after an operating-system crash or power loss a file may exist
 // with less data than was acknowledged.
 package file
@@ -100,7 +101,11 @@ type Driver struct {
 	freeSpace func(dir string) (uint64, error)
 }
 
-var _ stores.Driver = (*Driver)(nil)
+var (
+	_ stores.Driver    = (*Driver)(nil)
+	_ stores.Discarder = (*Driver)(nil)
+	_ stores.Lister    = (*Driver)(nil)
+)
 
 func init() { stores.Register("file", open) }
 
@@ -634,6 +639,61 @@ func (d *Driver) Size(_ context.Context, url string) (int64, error) {
 	return st.Size(), nil
 }
 
+// Discard implements stores.Discarder: it removes image id's file and the
+// temporary files of its unfinished Puts from every data directory. Call it
+// only when no Put of id can be running.
+func (d *Driver) Discard(_ context.Context, id string) error {
+	if !validID(id) {
+		return fmt.Errorf("stores/file: invalid image id %q", id)
+	}
+	for dir := range d.dirs {
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			if owner, _ := idOf(e.Name()); owner != id || !e.Type().IsRegular() {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return classify(err)
+			}
+		}
+	}
+	return nil
+}
+
+// idOf returns the image id a data directory's file name belongs to, and
+// whether the file is a temporary one (<id>.<random>.partial).
+func idOf(name string) (id string, partial bool) {
+	rest, ok := strings.CutSuffix(name, PartialSuffix)
+	if !ok {
+		return name, false
+	}
+	if i := strings.LastIndexByte(rest, '.'); i > 0 {
+		return rest[:i], true
+	}
+	return "", true
+}
+
+// IDs implements stores.Lister: the ids of the images whose data, complete
+// or partial, is in a data directory, sorted.
+func (d *Driver) IDs(context.Context) ([]string, error) {
+	seen := map[string]bool{}
+	for dir := range d.dirs {
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if id, _ := idOf(e.Name()); id != "" && e.Type().IsRegular() {
+				seen[id] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
 // Orphans lists, sorted, the temporary files of unfinished Puts in every
 // data directory: those of Puts in progress, and those a crash left. Only
 // files older than any Put that may still run are safe to remove.
@@ -645,7 +705,7 @@ func (d *Driver) Orphans() ([]string, error) {
 			return nil, err
 		}
 		for _, e := range es {
-			if strings.HasSuffix(e.Name(), PartialSuffix) && e.Type().IsRegular() {
+			if _, partial := idOf(e.Name()); partial && e.Type().IsRegular() {
 				out = append(out, filepath.Join(dir, e.Name()))
 			}
 		}

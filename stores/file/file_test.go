@@ -498,12 +498,61 @@ func TestCrash(t *testing.T) {
 	if st, err := os.Stat(orphans[0]); err != nil || st.Size() == 0 {
 		t.Errorf("the temporary file has no data (%v): the helper did not crash mid-write", err)
 	}
-	if err := os.Remove(orphans[0]); err != nil {
+	if ids, err := d.IDs(context.Background()); err != nil || !slices.Equal(ids, []string{"img"}) {
+		t.Errorf("IDs = %q, %v; want the image being written", ids, err)
+	}
+	if err := d.Discard(context.Background(), "img"); err != nil {
 		t.Fatal(err)
+	}
+	if orphans, err := d.Orphans(); err != nil || len(orphans) != 0 {
+		t.Errorf("Orphans after Discard = %q, %v", orphans, err)
 	}
 	if _, err := d.Put(context.Background(), "img", strings.NewReader("x"), 1); err != nil {
 		t.Errorf("Put after the crash = %v", err)
 	}
+}
+
+func TestDiscardAndIDs(t *testing.T) {
+	tmp := t.TempDir()
+	d := newDriver(t, file.Config{DataDirs: []string{tmp + "/a:1", tmp + "/b:2"}})
+	files := map[string]string{
+		"a/img":                             "complete",
+		"b/img.00ff" + file.PartialSuffix:   "partial",
+		"a/img.2.0011" + file.PartialSuffix: "another image's partial",
+		"b/other":                           "another image",
+		"a/x.partial":                       "a name with no random part",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(tmp, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(tmp, "a", "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if ids, err := d.IDs(ctx); err != nil || !slices.Equal(ids, []string{"img", "img.2", "other"}) {
+		t.Errorf("IDs = %q, %v", ids, err)
+	}
+	if err := d.Discard(ctx, "img"); err != nil {
+		t.Fatal(err)
+	}
+	for name := range files {
+		_, err := os.Stat(filepath.Join(tmp, name))
+		if gone := errors.Is(err, os.ErrNotExist); gone != (name == "a/img" || name == "b/img.00ff"+file.PartialSuffix) {
+			t.Errorf("after Discard(img), %s: %v", name, err)
+		}
+	}
+	if err := d.Discard(ctx, "img"); err != nil {
+		t.Errorf("Discard of nothing = %v", err)
+	}
+	if err := d.Discard(ctx, "../x"); err == nil {
+		t.Error("Discard(../x) succeeded")
+	}
+	for _, name := range []string{"a/img.2.0011" + file.PartialSuffix, "a/x.partial", "b/other"} {
+		os.Remove(filepath.Join(tmp, name))
+	}
+	os.Remove(filepath.Join(tmp, "a", "dir"))
 }
 
 // crashHelper writes some chunks of an image, says so on standard output,

@@ -3,10 +3,11 @@
 // what is already there (http). A driver's own test calls one of them with
 // a constructor and adds only what is peculiar to it.
 //
-// Two optional methods let the suite look further:
+// Optional methods let the suite look further:
 //
 //	ChunkSize() int               // sizes the "one chunk" cases (64 KiB otherwise)
 //	Orphans() ([]string, error)   // partial data a failed Put might leave; must be empty
+//	stores.Discarder, stores.Lister // checked on what Put stored
 package storetest
 
 import (
@@ -201,6 +202,38 @@ func Run(t *testing.T, newDriver func(t *testing.T) stores.Driver) {
 		checkContent(t, d, obj.URL, orig)
 	})
 	t.Run("failed puts", func(t *testing.T) { failedPuts(t, newDriver) })
+	t.Run("discard and list", func(t *testing.T) {
+		d := newDriver(t)
+		ctx := context.Background()
+		dis, canDiscard := stores.Unwrap(d).(stores.Discarder)
+		lis, canList := stores.Unwrap(d).(stores.Lister)
+		if !canDiscard && !canList {
+			t.Skip("the driver implements neither stores.Discarder nor stores.Lister")
+		}
+		var urls []string
+		for _, id := range []string{"b", "a"} {
+			obj, err := d.Put(ctx, id, bytes.NewReader(Pattern(10)), 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			urls = append(urls, obj.URL)
+		}
+		if canList {
+			if ids, err := lis.IDs(ctx); err != nil || !slices.Equal(ids, []string{"a", "b"}) {
+				t.Errorf("IDs = %q, %v; want [a b]", ids, err)
+			}
+		}
+		if canDiscard {
+			if err := dis.Discard(ctx, "b"); err != nil {
+				t.Fatalf("Discard: %v", err)
+			}
+			checkMissing(t, d, urls[0])
+			checkContent(t, d, urls[1], Pattern(10))
+			if err := dis.Discard(ctx, "b"); err != nil {
+				t.Errorf("Discard of nothing = %v, want nil", err)
+			}
+		}
+	})
 	t.Run("concurrent puts", func(t *testing.T) {
 		d := newDriver(t)
 		const n = 8
