@@ -99,27 +99,26 @@ func (i *image) Update(fn func(*domain.Meta) error) error {
 // checkLocations validates the locations m gained since before and returns
 // those it lost.
 func (i *image) checkLocations(before, m *domain.Meta) ([]domain.Location, error) {
-	known := map[string]int64{} // URL → row id
+	known := map[string]domain.Location{} // by URL, the first entry
 	for _, l := range before.Locations {
 		if _, ok := known[l.URL]; !ok {
-			known[l.URL] = l.ID
+			known[l.URL] = l
 		}
 	}
 	for k := range m.Locations {
 		l := &m.Locations[k]
-		for _, o := range m.Locations[:k] {
-			if o.URL == l.URL && reflect.DeepEqual(normMeta(o.Metadata), normMeta(l.Metadata)) {
-				return nil, domain.Errorf(domain.ErrInvalid, "The location %s already exists", l.URL)
-			}
-		}
 		if l.Metadata == nil {
 			l.Metadata = map[string]any{}
 		}
-		if id, ok := known[l.URL]; ok {
+		if old, ok := known[l.URL]; ok {
 			// The same data: a new entry for it takes the row of the old
-			// one, so that replacing the list only updates metadata.
-			if l.ID == 0 && !slices.ContainsFunc(m.Locations, func(o domain.Location) bool { return o.ID == id }) {
-				l.ID = id
+			// one, so that replacing the list only updates metadata, and
+			// its store.
+			if l.ID == 0 && !slices.ContainsFunc(m.Locations, func(o domain.Location) bool { return o.ID == old.ID }) {
+				l.ID = old.ID
+			}
+			if store := StoreOf(old); store != "" && StoreOf(*l) == "" && i.st.Multi() {
+				l.Metadata["store"] = store
 			}
 			if l.Status == "" {
 				l.Status = "active"
@@ -139,6 +138,13 @@ func (i *image) checkLocations(before, m *domain.Meta) ([]domain.Location, error
 		}
 		if m.Size == nil || *m.Size == 0 {
 			m.Size = domain.Ptr(size)
+		}
+	}
+	for k, l := range m.Locations {
+		for _, o := range m.Locations[:k] {
+			if o.URL == l.URL && reflect.DeepEqual(normMeta(o.Metadata), normMeta(l.Metadata)) {
+				return nil, domain.Errorf(domain.ErrInvalid, "The location %s already exists", l.URL)
+			}
 		}
 	}
 	// Data is deleted only when no entry points at it any more.

@@ -209,6 +209,12 @@ func changeActions(old, m *domain.Meta) []string {
 	added, removed := locationChanges(old.Locations, m.Locations)
 	a, b := old.Clone(), m.Clone()
 	a.Locations, b.Locations = nil, nil
+	if added || removed {
+		// What a location change brings along (a queued image becoming
+		// active with the values of the validation data) is part of it,
+		// as in Glance's _do_add_locations.
+		a.Status, a.Size, a.Checksum, a.HashAlgo, a.HashValue = b.Status, b.Size, b.Checksum, b.HashAlgo, b.HashValue
+	}
 	other := !reflect.DeepEqual(a, b)
 	if other || (!added && !removed) {
 		out = append(out, "modify_image")
