@@ -32,6 +32,7 @@ import (
 	"github.com/glance-go/glance-go/db"
 	"github.com/glance-go/glance-go/domain"
 	"github.com/glance-go/glance-go/gateway"
+	"github.com/glance-go/glance-go/proxies/inspect"
 	"github.com/glance-go/glance-go/proxies/location"
 	"github.com/glance-go/glance-go/proxies/notifier"
 	"github.com/glance-go/glance-go/proxies/policy"
@@ -194,9 +195,17 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		}
 	}
 	gw := gateway.New(gateway.Config{
-		DB:       d,
-		Stores:   stores.NewSet(fileStore),
-		Location: location.Options{HashAlgo: cfg.HashingAlgorithm},
+		DB:     d,
+		Stores: stores.NewSet(fileStore),
+		Location: location.Options{
+			HashAlgo: cfg.HashingAlgorithm,
+			Formats: inspect.Policy{
+				RequireFormatMatch: cfg.ImageFormat.RequireImageFormatMatch,
+				GPTNonFatal:        cfg.ImageFormat.GPTSafetyChecksNonfatal,
+				VMDKAllowedTypes:   cfg.ImageFormat.VMDKAllowedTypes,
+			},
+			Logger: log,
+		},
 		Limits: quota.Limits{
 			Properties:   cfg.ImagePropertyQuota,
 			Tags:         cfg.ImageTagQuota,
