@@ -58,6 +58,13 @@ type Config struct {
 	// every option of that section, with $references resolved. The store
 	// package reads them; they are not reported as ignored.
 	BackendOptions map[string]map[string]string
+	// EnabledBackendOrder lists the ids of enabled_backends in the order
+	// written, which /v2/info/stores follows; see BackendIDs.
+	EnabledBackendOrder []string
+	// BackendMultiOptions holds every value of the multi-valued options
+	// (filesystem_store_datadirs) of the sections in BackendOptions, in
+	// the order written across all files.
+	BackendMultiOptions map[string]map[string][]string
 
 	Policy        PolicyConfig        // [oslo_policy]
 	Notifications NotificationsConfig // [oslo_messaging_notifications]
@@ -108,6 +115,19 @@ type StoreConfig struct {
 	// leaves the mode alone. See FileMode.
 	FilesystemStoreFilePerm  int
 	FilesystemStoreChunkSize int // filesystem_store_chunk_size, bytes
+	// FilesystemStoreDatadirs is filesystem_store_datadirs, "dir:priority"
+	// entries from every assignment in every file (a multi-valued option).
+	// When it is set, FilesystemStoreDatadir is empty.
+	FilesystemStoreDatadirs     []string
+	FilesystemStoreMetadataFile string            // filesystem_store_metadata_file
+	FilesystemThinProvisioning  bool              // filesystem_thin_provisioning
+	HTTPSCACertificatesFile     string            // https_ca_certificates_file
+	HTTPSInsecure               bool              // https_insecure
+	HTTPProxyInformation        map[string]string // http_proxy_information, scheme:proxy
+	// HTTPStoreTimeout is http_store_timeout (glance-go's own), seconds to
+	// wait for an http location's server to connect and answer; 0 waits
+	// for ever.
+	HTTPStoreTimeout int
 }
 
 // FileMode returns the permission bits that FilesystemStoreFilePerm stands
@@ -168,13 +188,14 @@ type ImageFormatConfig struct {
 
 // Default returns the embedded configuration used when no file is given:
 // 127.0.0.1:9292, SQLite at ./data/glance.sqlite, images in ./data/images,
-// no authentication, the built-in policy, and Glance's defaults for
-// everything else.
+// staging in ./data/staging, no authentication, the built-in policy, and
+// Glance's defaults for everything else.
 func Default() *Config {
 	c := glanceDefaults()
 	c.BindHost = "127.0.0.1"
 	c.Database.Connection = "sqlite:///data/glance.sqlite"
 	c.Store.FilesystemStoreDatadir = "./data/images"
+	c.NodeStagingURI = embeddedStagingURI()
 	return c
 }
 
@@ -208,9 +229,13 @@ func glanceDefaults() *Config {
 			DefaultStore:             "file",
 			FilesystemStoreDatadir:   "/var/lib/glance/images",
 			FilesystemStoreChunkSize: 65536,
+			HTTPSInsecure:            true,
+			HTTPProxyInformation:     map[string]string{},
+			HTTPStoreTimeout:         60,
 		},
-		EnabledBackends: map[string]string{},
-		BackendOptions:  map[string]map[string]string{},
+		EnabledBackends:     map[string]string{},
+		BackendOptions:      map[string]map[string]string{},
+		BackendMultiOptions: map[string]map[string][]string{},
 		ImageFormat: ImageFormatConfig{
 			DiskFormats:             []string{"ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"},
 			ContainerFormats:        []string{"ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"},
@@ -320,6 +345,7 @@ func (c *Config) checkValues() error {
 		{"glance_store", "default_store", c.Store.DefaultStore, checkStoreName(c.Store.DefaultStore)},
 		{"glance_store", "filesystem_store_file_perm", c.Store.FilesystemStoreFilePerm, checkFilePerm(c.Store.FilesystemStoreFilePerm)},
 		{"glance_store", "filesystem_store_chunk_size", c.Store.FilesystemStoreChunkSize, atLeast(int64(c.Store.FilesystemStoreChunkSize), 1)},
+		{"glance_store", "http_store_timeout", c.Store.HTTPStoreTimeout, atLeast(int64(c.Store.HTTPStoreTimeout), 0)},
 		{"paste_deploy", "flavor", c.PasteDeploy.Flavor, checkFlavor(c.PasteDeploy.Flavor)},
 		{"image_format", "disk_formats", c.ImageFormat.DiskFormats, checkChoices(c.ImageFormat.DiskFormats, nil)},
 		{"image_format", "container_formats", c.ImageFormat.ContainerFormats, checkChoices(c.ImageFormat.ContainerFormats, nil)},

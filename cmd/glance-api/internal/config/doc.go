@@ -8,11 +8,11 @@
 // With no --config-file and no --config-dir at all, Load returns Default(),
 // the embedded configuration: 127.0.0.1:9292, SQLite at ./data/glance.sqlite
 // (connection sqlite:///data/glance.sqlite, relative to the working
-// directory), images in ./data/images, no authentication and the built-in
-// policy. glance-go does not search ~/.glance/, ~/, /etc/glance/ and /etc/
-// for a glance-api.conf as Glance does when none is named: the binary must
-// run as it is with no configuration, so an existing file is always named
-// explicitly.
+// directory), images in ./data/images, staging in ./data/staging, no
+// authentication and the built-in policy. glance-go does not search
+// ~/.glance/, ~/, /etc/glance/ and /etc/ for a glance-api.conf as Glance
+// does when none is named: the binary must run as it is with no
+// configuration, so an existing file is always named explicitly.
 //
 // As soon as one file (or directory) is given, every option the files leave
 // unset takes Glance's default, not the embedded one: bind_host 0.0.0.0,

@@ -129,6 +129,9 @@ func Load(files []string, dirs []string) (*Config, []string, error) {
 	if err := l.backendOptions(c); err != nil {
 		return nil, nil, err
 	}
+	if err := l.storeOptions(c); err != nil {
+		return nil, nil, err
+	}
 	l.resolveFiles(c, dirs, files)
 	if err := c.checkValues(); err != nil {
 		return nil, nil, err

@@ -131,8 +131,8 @@ vmdk_allowed_types = streamOptimized
 				want.DisabledNotifications, want.DefaultPublisherID = []string{"image.create", "image.prepare"}, "image.node1"
 				want.PublicEndpoint, want.MaxRequestIDLength, want.NodeStagingURI = "https://images.example.com:9292", 32, "file:///srv/staging"
 				want.Database = DatabaseConfig{Connection: "mysql+pymysql://glance:secret@127.0.0.1/glance", MaxPoolSize: 7, ConnectionRecycleTime: 600}
-				want.Store = StoreConfig{Stores: []string{"file"}, DefaultStore: "filesystem", FilesystemStoreDatadir: "/srv/images",
-					FilesystemStoreFilePerm: 640, FilesystemStoreChunkSize: 4096}
+				want.Store.Stores, want.Store.DefaultStore, want.Store.FilesystemStoreDatadir = []string{"file"}, "filesystem", "/srv/images"
+				want.Store.FilesystemStoreFilePerm, want.Store.FilesystemStoreChunkSize = 640, 4096
 				want.PasteDeploy.Flavor = "keystone+cachemanagement"
 				want.ImageFormat = ImageFormatConfig{DiskFormats: []string{"raw", "qcow2"}, ContainerFormats: []string{"bare"},
 					GPTSafetyChecksNonfatal: []string{"mbr", "gptmbr"}, VMDKAllowedTypes: []string{"streamOptimized"}}
