@@ -38,8 +38,6 @@ import (
 	"github.com/glance-go/glance-go/proxies/policy"
 	"github.com/glance-go/glance-go/proxies/propprotect"
 	"github.com/glance-go/glance-go/proxies/quota"
-	"github.com/glance-go/glance-go/stores"
-	"github.com/glance-go/glance-go/stores/file"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -169,13 +167,9 @@ func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
 
 // newServer wires the configured parts into an http.Server.
 func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logger) (*http.Server, error) {
-	fileStore, err := file.New(file.Config{
-		DataDir:   cfg.Store.FilesystemStoreDatadir,
-		FilePerm:  filePerm(cfg.Store),
-		ChunkSize: cfg.Store.FilesystemStoreChunkSize,
-	})
+	set, err := openStores(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("filesystem store: %w", err)
+		return nil, err
 	}
 	enf, err := loadPolicy(cfg, log)
 	if err != nil {
@@ -196,7 +190,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 	}
 	gw := gateway.New(gateway.Config{
 		DB:     d,
-		Stores: stores.NewSet(fileStore),
+		Stores: set,
 		Location: location.Options{
 			HashAlgo: cfg.HashingAlgorithm,
 			Formats: inspect.Policy{
@@ -251,6 +245,8 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		PublicEndpoint:        cfg.PublicEndpoint,
 		MaxRequestIDLength:    cfg.MaxRequestIDLength,
 		Auth:                  auth,
+		Stores:                set,
+		Authorize:             func(c *domain.Caller, rule string) bool { return enf.Allowed(c, rule, policy.Target{}) },
 		Logger:                log,
 	})
 	return &http.Server{
@@ -258,14 +254,6 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}, nil
-}
-
-// filePerm is filesystem_store_file_perm as a mode; 0 leaves the umask's default.
-func filePerm(s config.StoreConfig) os.FileMode {
-	if m, ok := s.FileMode(); ok {
-		return m
-	}
-	return 0
 }
 
 func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Enforcer, error) {
