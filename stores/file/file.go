@@ -417,7 +417,8 @@ func createPartial(dir, id string) (*os.File, error) {
 }
 
 // Put implements stores.Driver. See the package documentation for how the
-// data reaches its final name.
+// data reaches its final name. Of two Puts of one id at the same time, both
+// write and the one that finishes second gets stores.ErrExists.
 func (d *Driver) Put(ctx context.Context, id string, r io.Reader, size int64) (stores.Object, error) {
 	if !validID(id) {
 		return stores.Object{}, fmt.Errorf("stores/file: invalid image id %q", id)

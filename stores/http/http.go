@@ -5,9 +5,10 @@
 //
 // Ranged reads send a Range header and, when the server ignores it and
 // answers 200 with the whole object, skip the bytes before the offset.
-// Redirects (301, 302, 303, 307, 308) are followed, at most four in a row as
-// glance_store allows; 404 and 410 are stores.ErrNotFound; a server that
-// cannot be reached, or answers 5xx, is stores.ErrUnavailable.
+// Redirects are followed, at most four in a row as glance_store allows
+// (which follows only 301 and 302; this driver also follows 303, 307 and
+// 308); 404 and 410 are stores.ErrNotFound; a server that cannot be
+// reached, or answers 5xx, is stores.ErrUnavailable.
 package http
 
 import (
