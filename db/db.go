@@ -209,6 +209,10 @@ func (d *DB) startCheckpointer() {
 	}()
 }
 
+// Exclusive reports whether the database belongs to this process alone: an
+// SQLite file, which several servers cannot share.
+func (d *DB) Exclusive() bool { return d.dialect == dialectSQLite }
+
 // Gorm returns the underlying gorm handle, for tests and tools.
 func (d *DB) Gorm() *gorm.DB { return d.g }
 

@@ -171,6 +171,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
+	startRecovery(ctx, cfg, d, set, nil, log)
 	enf, err := loadPolicy(cfg, log)
 	if err != nil {
 		return nil, err

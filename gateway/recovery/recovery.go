@@ -147,22 +147,25 @@ func (s *Sweeper) Sweep(ctx context.Context, startup bool) (Report, error) {
 	return rep, first
 }
 
-// Run sweeps once at start-up, then every interval until ctx ends.
-func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
+// Start sweeps once for start-up, before it returns, then every interval
+// in the background until ctx ends (never when interval is not positive).
+func (s *Sweeper) Start(ctx context.Context, interval time.Duration) {
 	s.logged(ctx, true)
 	if interval <= 0 {
 		return
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.logged(ctx, false)
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.logged(ctx, false)
+			}
 		}
-	}
+	}()
 }
 
 func (s *Sweeper) logged(ctx context.Context, startup bool) {
