@@ -740,3 +740,23 @@ func (d *DB) Usage(ctx context.Context, owner string) (int64, error) {
 	}
 	return total.Int64, nil
 }
+
+// Touch implements domain.Toucher: it renews the updated_at of image id if
+// it is still in status, without taking the caller's rights into account
+// (only the layers that already own an upload call it).
+func (r *ImageRepo) Touch(ctx context.Context, id string, status domain.Status) error {
+	err := r.d.write(ctx, func(run runner) error {
+		res, err := run.exec(ctx, "UPDATE images SET updated_at = ? WHERE id = ? AND status = ? AND +deleted = 0",
+			ts(now()), id, string(status))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return domain.Errorf(domain.ErrConflict, "Image %s is no longer %s", id, status)
+		}
+		return nil
+	})
+	return opErr("touch image", err)
+}

@@ -89,6 +89,16 @@ const (
 	OpLte FilterOp = "lte"
 )
 
+// Toucher is implemented by repositories that can renew the lease of an
+// image whose data is on its way: they set its updated_at to now if its
+// status is still status, and give ErrConflict otherwise. Crash recovery
+// takes an image in saving, uploading or importing whose record nobody has
+// touched for a while for abandoned; a long upload touches its image to
+// show it is alive.
+type Toucher interface {
+	Touch(ctx context.Context, id string, status Status) error
+}
+
 // Factory makes new images (glance/domain ImageFactory and its proxies).
 type Factory interface {
 	// NewImage returns a new queued image built from m. The core factory
