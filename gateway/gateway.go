@@ -52,8 +52,12 @@ type Gateway struct {
 	cfg Config
 }
 
-// New returns a Gateway over cfg.
+// New returns a Gateway over cfg. Without cfg.Limits.Reservations it makes
+// the one storage-quota reservation ledger that all of its requests share.
 func New(cfg Config) *Gateway {
+	if cfg.Limits.Reservations == nil {
+		cfg.Limits.Reservations = quota.NewReservations()
+	}
 	return &Gateway{cfg: cfg}
 }
 

@@ -6,7 +6,6 @@ package quota
 
 import (
 	"context"
-	"errors"
 	"io"
 	"math"
 	"regexp"
@@ -33,6 +32,11 @@ type Limits struct {
 	// StorageBytes is user_storage_quota in bytes (see ParseSize); 0 or
 	// less means unlimited.
 	StorageBytes int64
+	// Reservations is the server's ledger of uploads in progress, shared
+	// by every request so that concurrent uploads of one owner cannot
+	// together pass StorageBytes. nil gives each upload a ledger of its
+	// own, which protects nothing across requests.
+	Reservations *Reservations
 }
 
 // UsageFunc returns the bytes of image data a project already stores
@@ -246,32 +250,36 @@ func (i *image) Update(fn func(*domain.Meta) error) error {
 
 // SetData implements domain.Image. It refuses an announced size over the
 // cap or the storage quota, and limits the stream itself so that data of
-// unknown size fails once it goes past either.
-func (i *image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) error {
+// unknown size fails once it goes past either. The storage quota counts the
+// owner's stored usage plus the reservations of the owner's other uploads
+// in progress: an announced size is reserved up front, an unknown one
+// grows its reservation as bytes arrive; the reservation ends with the
+// upload.
+func (i *image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) (err error) {
 	size := in.Size
 	if i.lim.SizeCap > 0 && size > i.lim.SizeCap {
 		return errTooLarge()
 	}
-	lr := &limitReader{r: r, capped: i.lim.SizeCap > 0, cap: i.lim.SizeCap, left: -1}
+	lr := &limitReader{r: r, capped: i.lim.SizeCap > 0, cap: i.lim.SizeCap}
 	if i.lim.StorageBytes > 0 && i.usage != nil {
-		used, err := i.usage(ctx, i.c.ProjectID)
-		if err != nil {
-			var de *domain.Error
-			if errors.As(err, &de) {
-				return de
-			}
-			return domain.Errorf(domain.ErrUnavailable, "Cannot compute the storage usage: %v", err)
+		ledger := i.lim.Reservations
+		if ledger == nil {
+			ledger = NewReservations()
 		}
-		left := i.lim.StorageBytes - used
-		if size > 0 && size > left {
-			return errQuota(size, left)
+		res, rerr := ledger.reserve(ctx, i.c.ProjectID, i.lim.StorageBytes, size, i.usage)
+		if rerr != nil {
+			return rerr
 		}
-		lr.quota, lr.left = true, left
+		lr.res = res
+		// err is SetData's result: the bytes count as stored only when
+		// the upload succeeded.
+		defer func() { res.release(err == nil) }()
 	}
-	if !lr.capped && !lr.quota {
+	if !lr.capped && lr.res == nil {
 		return i.Next.SetData(ctx, r, in)
 	}
-	return i.Next.SetData(ctx, lr, in)
+	err = i.Next.SetData(ctx, lr, in)
+	return err
 }
 
 func errTooLarge() error {
@@ -284,14 +292,14 @@ func errQuota(size, left int64) error {
 }
 
 // limitReader fails with a 413 domain error once more than cap bytes (the
-// size cap) or more than left bytes (the storage quota) have been read.
+// size cap) have been read, or once the bytes read no longer fit the
+// upload's reservation and it cannot grow (the storage quota).
 type limitReader struct {
 	r      io.Reader
 	n      int64
 	capped bool
 	cap    int64
-	quota  bool
-	left   int64
+	res    *reservation // nil: no storage quota
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -300,8 +308,10 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if l.capped && l.n > l.cap {
 		return 0, errTooLarge()
 	}
-	if l.quota && l.n > l.left {
-		return 0, errQuota(l.n, l.left)
+	if l.res != nil {
+		if qerr := l.res.cover(l.n); qerr != nil {
+			return 0, qerr
+		}
 	}
 	return n, err
 }
