@@ -292,14 +292,17 @@ func errQuota(size, left int64) error {
 }
 
 // limitReader fails with a 413 domain error once more than cap bytes (the
-// size cap) have been read, or once the bytes read no longer fit the
-// upload's reservation and it cannot grow (the storage quota).
+// size cap) or more than left bytes (a fixed storage quota) have been read,
+// or once the bytes read no longer fit the upload's reservation and it
+// cannot grow (the storage quota of SetData).
 type limitReader struct {
 	r      io.Reader
 	n      int64
 	capped bool
 	cap    int64
-	res    *reservation // nil: no storage quota
+	quota  bool
+	left   int64
+	res    *reservation // nil: no reservation
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -307,6 +310,9 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	l.n += int64(n)
 	if l.capped && l.n > l.cap {
 		return 0, errTooLarge()
+	}
+	if l.quota && l.n > l.left {
+		return 0, errQuota(l.n, l.left)
 	}
 	if l.res != nil {
 		if qerr := l.res.cover(l.n); qerr != nil {
