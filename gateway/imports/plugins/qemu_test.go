@@ -1,0 +1,17 @@
+package plugins
+
+import (
+	"os/exec"
+	"testing"
+)
+
+// needQemuImg skips a test on a machine without qemu-img (Debian package
+// qemu-utils).
+func needQemuImg(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("qemu-img")
+	if err != nil {
+		t.Skip("qemu-img is not installed (apt-get install qemu-utils)")
+	}
+	return p
+}
