@@ -70,7 +70,10 @@ type Config struct {
 	Notifications NotificationsConfig // [oslo_messaging_notifications]
 	PasteDeploy   PasteDeployConfig   // [paste_deploy]
 	ImageFormat   ImageFormatConfig   // [image_format]
-	Recovery      RecoveryConfig      // [glance_go] recovery_*
+	// Imports is [import_filtering_opts], [image_import_opts] image_import_plugins,
+	// [image_conversion] and [inject_metadata_properties].
+	Imports  ImportsConfig
+	Recovery RecoveryConfig // [glance_go] recovery_*
 
 	// SchemaImageFile is the schema-image.json found next to the
 	// configuration (the --config-dir directories, then the directories of
@@ -243,6 +246,7 @@ func glanceDefaults() *Config {
 			GPTSafetyChecksNonfatal: []string{"mbr"},
 			VMDKAllowedTypes:        []string{"streamOptimized", "monolithicSparse"},
 		},
+		Imports: defaultImports(),
 	}
 }
 
@@ -355,7 +359,7 @@ func (c *Config) checkValues() error {
 			return c.fieldError(ck.section, ck.option, ck.value, "%s", ck.bad)
 		}
 	}
-	return nil
+	return c.checkImports()
 }
 
 // Validate checks that the configuration can run a server: every option's

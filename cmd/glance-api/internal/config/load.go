@@ -65,6 +65,16 @@ var options = []option{
 	{"image_format", "require_image_format_match", nil, func(c *Config) any { return &c.ImageFormat.RequireImageFormatMatch }},
 	{"image_format", "gpt_safety_checks_nonfatal", nil, func(c *Config) any { return &c.ImageFormat.GPTSafetyChecksNonfatal }},
 	{"image_format", "vmdk_allowed_types", nil, func(c *Config) any { return &c.ImageFormat.VMDKAllowedTypes }},
+	{"import_filtering_opts", "allowed_schemes", nil, func(c *Config) any { return &c.Imports.AllowedSchemes }},
+	{"import_filtering_opts", "disallowed_schemes", nil, func(c *Config) any { return &c.Imports.DisallowedSchemes }},
+	{"import_filtering_opts", "allowed_hosts", nil, func(c *Config) any { return &c.Imports.AllowedHosts }},
+	{"import_filtering_opts", "disallowed_hosts", nil, func(c *Config) any { return &c.Imports.DisallowedHosts }},
+	{"import_filtering_opts", "allowed_ports", nil, func(c *Config) any { return &c.Imports.AllowedPorts }},
+	{"import_filtering_opts", "disallowed_ports", nil, func(c *Config) any { return &c.Imports.DisallowedPorts }},
+	{"image_import_opts", "image_import_plugins", nil, func(c *Config) any { return &c.Imports.Plugins }},
+	{"image_conversion", "output_format", nil, func(c *Config) any { return &c.Imports.OutputFormat }},
+	{"inject_metadata_properties", "inject", nil, func(c *Config) any { return &c.Imports.Inject }},
+	{"inject_metadata_properties", "ignore_user_roles", nil, func(c *Config) any { return &c.Imports.IgnoreUserRoles }},
 }
 
 // reservedStores are the internal stores Glance configures through sections
@@ -81,10 +91,13 @@ var systemDirs = []string{"/etc/glance"}
 // first appear, and an ErrInvalid error for a file that cannot be read or
 // parsed or for an implemented option whose value is invalid. Load checks
 // each value on its own; Validate checks what the server needs as a whole.
+// A glance-image-import.conf beside a glance-api.conf is read before it, as
+// Glance does.
 func Load(files []string, dirs []string) (*Config, []string, error) {
 	if len(files) == 0 && len(dirs) == 0 {
 		return Default(), nil, nil
 	}
+	files = withImportConf(files)
 	l := &loader{defaults: glanceDefaults(), resolving: map[string]bool{}, referenced: map[string]bool{}}
 	c := glanceDefaults()
 	c.origin = map[string]entry{}
