@@ -200,8 +200,9 @@ func checkInfo(out []byte, source string, policy inspect.Policy) (qemuInfo, erro
 // checks it, and renames it over src. It returns the new size. On failure
 // dest is removed and src is untouched.
 func (c *conversion) convert(ctx context.Context, source, src, dest string) (int64, error) {
-	if _, err := os.Lstat(dest); err == nil {
-		return 0, domain.Errorf(domain.ErrConflict, "Staging already holds %s", dest)
+	// A file left there by a run that died is of no use to anyone.
+	if err := os.Remove(dest); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, internal(err)
 	}
 	ok := false
 	defer func() {

@@ -312,3 +312,23 @@ func TestCheckInfo(t *testing.T) {
 		t.Errorf("checkInfo of garbage = %v", err)
 	}
 }
+
+func TestConversionLeftoversReplaced(t *testing.T) {
+	im := newImages(t)
+	im.convertTo("disk.qcow2", "qcow2")
+	ps, err := Load([]string{"image_conversion"}, Config{Formats: inspect.DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := stage(t, im.read("disk.qcow2"), "qcow2", "bare")
+	if err := os.WriteFile(s.Path+".raw", []byte("half a run"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps[0].Run(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readStaged(t, s), im.raw) {
+		t.Error("wrong data")
+	}
+	onlyStaged(t, s)
+}

@@ -172,3 +172,23 @@ func TestDecompressionCanceled(t *testing.T) {
 	}
 	onlyStaged(t, s)
 }
+
+// TestLeftoversReplaced checks that a file left beside the staged data by a
+// run that died does not block the next one.
+func TestLeftoversReplaced(t *testing.T) {
+	ps, err := Load([]string{"image_decompression"}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := stage(t, gzipped(t, payload), "raw", "bare")
+	if err := os.WriteFile(s.Path+".uc", []byte("half a run"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps[0].Run(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readStaged(t, s), payload) {
+		t.Error("wrong data")
+	}
+	onlyStaged(t, s)
+}

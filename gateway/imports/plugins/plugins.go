@@ -151,6 +151,10 @@ func apply(s *Staged, change func(*domain.Meta) error) (func(*domain.Meta) error
 // it over path. On any error the new file is removed and path is untouched.
 // It returns the new file's size.
 func replace(path, suffix string, fill func(w io.Writer) error) (int64, error) {
+	// A file left there by a run that died is of no use to anyone.
+	if err := os.Remove(path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, err
+	}
 	f, err := os.OpenFile(path+suffix, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("staging: %w", err)
