@@ -49,8 +49,9 @@ type Result struct {
 	// Unsafe is non-nil when a safety check of the detected format failed
 	// (*SafetyError naming the failed checks), or when several non-raw
 	// formats matched (iso+gpt is tolerated and reported as iso).
-	// It is a *FormatError when several formats matched, or when the stream
-	// ended before the detected format's checks had the data they need.
+	// It is a *FormatError when several formats matched (VirtualSize is
+	// then 0), or when the stream ended before the detected format's checks
+	// had the data they need.
 	Unsafe error
 }
 
@@ -81,6 +82,7 @@ type FormatError struct {
 	Msg     string
 }
 
+// Error returns the message.
 func (e *FormatError) Error() string { return e.Msg }
 
 // multiple reports whether the error is about several matching formats.
@@ -140,19 +142,30 @@ type Inspector struct {
 }
 
 // New returns an Inspector that has seen no data.
-func New() *Inspector {
+func New() *Inspector { return newInspector(true) }
+
+// newInspector returns an Inspector; nest tells whether its LUKS parser may
+// look into an unencrypted payload with an Inspector of its own (one level
+// only).
+func newInspector(nest bool) *Inspector {
 	return &Inspector{parsers: []parser{
-		newQCOW2(), newQED(), newVHD(), newVHDX(), newVMDK(), newVDI(), newISO(), newGPT(), newLUKS(),
+		newQCOW2(), newQED(), newVHD(), newVHDX(), newVMDK(), newVDI(), newISO(), newGPT(), newLUKS(nest),
 	}}
 }
 
 // Write presents the next bytes of the stream. It never fails.
 func (i *Inspector) Write(p []byte) (int, error) {
-	for _, ps := range i.parsers {
-		offer(ps, i.n, p)
-	}
-	i.n += int64(len(p))
+	i.feed(i.n, p)
 	return len(p), nil
+}
+
+// feed presents p, the stream's bytes from offset pos (pos ≥ the bytes
+// already seen; those in between are skipped).
+func (i *Inspector) feed(pos int64, p []byte) {
+	for _, ps := range i.parsers {
+		offer(ps, pos, p)
+	}
+	i.n = pos + int64(len(p))
 }
 
 // offer feeds ps the stream's bytes p from offset pos if it wants any of
@@ -167,20 +180,32 @@ func offer(ps parser, pos int64, p []byte) {
 // counted but no parser sees them. Callers skip only bytes no parser wants.
 func (i *Inspector) skip(n int64) { i.n += n }
 
+// want returns the offset of the first byte any parser still needs (-1 when
+// none does) and the most bytes of the stream's end any parser needs.
+func (i *Inspector) want() (next int64, tail int) {
+	next = -1
+	for _, ps := range i.parsers {
+		off, t := ps.want()
+		if off >= 0 && (next < 0 || off < next) {
+			next = off
+		}
+		tail = max(tail, t)
+	}
+	return next, tail
+}
+
 // next returns the offset of the first byte any parser still needs in a
 // stream of size bytes, from the current position on; size when none is.
 func (i *Inspector) next(size int64) int64 {
 	next := size
-	for _, ps := range i.parsers {
-		off, tail := ps.want()
-		if tail > 0 {
-			off = size - int64(tail)
-		}
-		if off >= 0 {
-			next = min(next, max(off, i.n))
-		}
+	off, tail := i.want()
+	if off >= 0 {
+		next = min(next, off)
 	}
-	return next
+	if tail > 0 {
+		next = min(next, size-int64(tail))
+	}
+	return max(next, i.n)
 }
 
 // retained returns the bytes of stream data the Inspector holds.
@@ -194,12 +219,15 @@ func (i *Inspector) retained() int {
 
 // Result is what the stream turned out to be, valid once all data is
 // written. It may be called more than once.
-func (i *Inspector) Result() Result {
-	r := Result{Format: Raw, VirtualSize: i.n, ActualSize: i.n}
+func (i *Inspector) Result() Result { return i.result(i.n) }
+
+// result judges a stream of total bytes.
+func (i *Inspector) result(total int64) Result {
+	r := Result{Format: Raw, VirtualSize: total, ActualSize: total}
 	var matched []Format
 	var verdicts []verdict
 	for k, ps := range i.parsers {
-		if v := ps.verdict(i.n); v.match {
+		if v := ps.verdict(total); v.match {
 			matched = append(matched, formats[k])
 			verdicts = append(verdicts, v)
 		}

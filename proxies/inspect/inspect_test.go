@@ -77,6 +77,20 @@ func compactVHDX(metaOff uint64, size uint64) []byte {
 	return patch(b, int(metaOff), meta)
 }
 
+// nullLUKS returns a LUKS1 volume under the null cipher whose payload, at
+// sector off, is payload.
+func nullLUKS(off uint32, payload []byte) []byte {
+	h := make([]byte, int(off)*512)
+	copy(h, luksMagic)
+	copy(h[6:], be16(1))
+	copy(h[8:], "cipher_null")
+	copy(h[40:], "ecb")
+	copy(h[72:], "sha256")
+	copy(h[104:], be32(off))
+	copy(h[108:], be32(32))
+	return append(h, payload...)
+}
+
 // TestHostile runs the inspector on crafted streams.
 func TestHostile(t *testing.T) {
 	qcow2v3 := readCorpus(t, "qcow2-v3.qcow2")[:4096]
@@ -128,6 +142,14 @@ func TestHostile(t *testing.T) {
 		{"LUKS2", patch(luksImg, 6, be16(2)), LUKS, 8192 - 4040*512, "luks safety checks failed: version (LUKS version 2 is not supported)"},
 		{"LUKS header cut short", luksImg[:100], LUKS, 0, msgIncomplete},
 		{"LUKS payload beyond the stream", patch(luksImg, 104, be32(1<<31)), LUKS, 0, ""},
+		{"LUKS null cipher around qcow2 with backing file", nullLUKS(8, readCorpus(t, "qcow2-backing.qcow2")[:4096]), LUKS, 4096,
+			"luks safety checks failed: inner_backing_file (Image has a backing file)"},
+		{"LUKS null cipher around raw", nullLUKS(8, make([]byte, 4096)), LUKS, 4096, ""},
+		{"LUKS null cipher around cut VMDK", nullLUKS(8, readCorpus(t, "vmdk-sparse.vmdk")[:1000]), LUKS, 1000,
+			"luks safety checks failed: inner_format (Incomplete file cannot be safety checked)"},
+		{"LUKS null cipher payload inside the header", patch(nullLUKS(8, readCorpus(t, "qcow2-backing.qcow2")[:4096]), 104, be32(1)), LUKS, 8192 - 512, ""},
+		{"LUKS null cipher around null LUKS", nullLUKS(8, nullLUKS(8, readCorpus(t, "qcow2-backing.qcow2")[:4096])), LUKS, 8192, ""},
+		{"LUKS encrypted qcow2", patch(nullLUKS(8, readCorpus(t, "qcow2-backing.qcow2")[:4096]), 8, []byte("aes\x00")), LUKS, 4096, ""},
 		{"VMDK cut inside its descriptor", sparse[:1000], VMDK, 0, msgIncomplete},
 		{"VMDK magic only", sparse[:10], VMDK, 0, msgIncomplete},
 		{"VMDK version 4", patch(sparse, 4, le32(4)), VMDK, 0, "vmdk safety checks failed: descriptor (Unsupported sparse header version 4)"},
@@ -151,7 +173,9 @@ func TestHostile(t *testing.T) {
 			"vmdk safety checks failed: descriptor (Descriptor file without a sparse header)"},
 		{"text that names no createType", []byte(strings.Repeat("just some text\n", 100)), Raw, 1500, ""},
 		{"createType beyond the descriptor bound", []byte(strings.Repeat("x", vmdkDescMax) + descriptor), Raw, int64(vmdkDescMax + len(descriptor)), ""},
-		{"short text", []byte("createType=\"monolithicFlat\"\n"), Raw, 28, ""},
+		{"short descriptor file", []byte("version=1\ncreateType=\"monolithicFlat\"\nRW 1 FLAT \"/a\" 0\n"), VMDK, 0,
+			"vmdk safety checks failed: descriptor (Descriptor file without a sparse header)"},
+		{"short text", []byte("version=1\n"), Raw, 10, ""},
 		{"VHD cut short", vhdImg[:100], VHD, 0, msgIncomplete},
 		{"VHDX compact", compactVHDX(256<<10, 1<<30), VHDX, 1 << 30, ""},
 		{"VHDX metadata before the region table", compactVHDX(64<<10, 1<<30), VHDX, 0, ""},

@@ -3,6 +3,7 @@ package inspect
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -154,21 +155,30 @@ func (d *vdi) verdict(int64) verdict {
 
 // luks recognises LUKS encrypted volumes. Only version 1 is accepted, as
 // qemu reads no other. The big-endian LUKS1 header is 592 bytes: magic
-// "LUKS\xba\xbe", version (u16 at 6), cipher names, and the payload offset
-// in 512-byte sectors (u32 at 104); the eight key slots follow. The virtual
-// size is what follows the payload offset. The encrypted payload is not
-// looked into: that would take the passphrase.
+// "LUKS\xba\xbe", version (u16 at 6), cipher name (32 bytes at 8), cipher
+// mode and hash, and the payload offset in 512-byte sectors (u32 at 104);
+// the eight key slots follow. The virtual size is what follows the payload
+// offset.
+//
+// An encrypted payload is not looked into: that would take the passphrase.
+// A payload under the null cipher is plain data, so an Inspector of its own
+// reads it, and the safety checks of what it finds there count as the
+// volume's own ("inner_" and the check's name).
 type luks struct {
 	b       block
 	prefix  []byte // the first 6 bytes, kept when the header is cut short
 	parsed  bool
 	version uint16
 	payload uint32
+	nest    bool       // an Inspector may read a plain payload
+	inner   *Inspector // reads the plain payload
 }
+
+const luksHeaderLen = 592
 
 var luksMagic = []byte("LUKS\xba\xbe")
 
-func newLUKS() *luks { return &luks{b: block{r: at(0, 592)}} }
+func newLUKS(nest bool) *luks { return &luks{b: block{r: at(0, luksHeaderLen)}, nest: nest} }
 
 func (l *luks) feed(pos int64, p []byte) {
 	l.b.take(pos, p, func(h []byte) {
@@ -176,14 +186,42 @@ func (l *luks) feed(pos int64, p []byte) {
 		l.parsed = true
 		l.version = binary.BigEndian.Uint16(h[6:])
 		l.payload = binary.BigEndian.Uint32(h[104:])
+		cipher, _, _ := bytes.Cut(h[8:40], []byte{0})
+		if l.nest && string(cipher) == "cipher_null" && l.payloadOff() >= luksHeaderLen {
+			l.inner = newInspector(false)
+		}
 	})
 	if l.prefix == nil && len(l.b.r.buf) >= len(luksMagic) {
 		l.prefix = bytes.Clone(l.b.r.buf[:len(luksMagic)])
 	}
+	if l.inner != nil {
+		end, off := pos+int64(len(p)), l.payloadOff()
+		if start := max(pos, off); start < end {
+			l.inner.feed(start-off, p[start-pos:])
+		}
+	}
 }
 
-func (l *luks) want() (int64, int) { return l.b.want(), 0 }
-func (l *luks) retained() int      { return l.b.retained() + len(l.prefix) }
+func (l *luks) payloadOff() int64 { return int64(l.payload) * 512 }
+
+func (l *luks) want() (int64, int) {
+	if !l.b.done || l.inner == nil {
+		return l.b.want(), 0
+	}
+	off, tail := l.inner.want()
+	if off >= 0 {
+		off += l.payloadOff()
+	}
+	return off, tail
+}
+
+func (l *luks) retained() int {
+	n := l.b.retained() + len(l.prefix)
+	if l.inner != nil {
+		n += l.inner.retained()
+	}
+	return n
+}
 
 func (l *luks) verdict(total int64) verdict {
 	if !bytes.Equal(l.prefix, luksMagic) {
@@ -192,9 +230,22 @@ func (l *luks) verdict(total int64) verdict {
 	if !l.parsed {
 		return verdict{match: true}
 	}
-	v := verdict{match: true, complete: true, size: max(0, total-int64(l.payload)*512)}
+	v := verdict{match: true, complete: true, size: max(0, total-l.payloadOff())}
 	if l.version != 1 {
 		v.fail("version", fmt.Sprintf("LUKS version %d is not supported", l.version))
+	}
+	if l.inner != nil {
+		r := l.inner.result(max(0, total-l.payloadOff()))
+		var se *SafetyError
+		var fe *FormatError
+		switch {
+		case errors.As(r.Unsafe, &se):
+			for name, reason := range se.Failures {
+				v.fail("inner_"+name, reason)
+			}
+		case errors.As(r.Unsafe, &fe):
+			v.fail("inner_format", fe.Msg)
+		}
 	}
 	return v
 }

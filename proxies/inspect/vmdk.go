@@ -212,19 +212,25 @@ func (m *vmdk) retained() int {
 }
 
 func (m *vmdk) verdict(total int64) verdict {
-	if m.step == vmdkStepText {
+	switch {
+	case m.step == vmdkStepText:
 		// The stream ended inside the text: judge what there is, on a copy.
 		c := *m
 		c.text = bytes.Clone(m.text)
 		c.endText()
 		return c.verdict(total)
+	case m.step == vmdkStepHeader && bytes.HasPrefix(m.cur.buf, vmdkMagic):
+		// Shorter than a sparse header.
+		return verdict{match: true}
+	case m.step == vmdkStepHeader && len(m.cur.buf) > 0 && isText(m.cur.buf):
+		// A stream of text shorter than a sparse header may still be a
+		// descriptor file.
+		c := vmdk{step: vmdkStepText, text: bytes.Clone(m.cur.buf)}
+		c.endText()
+		return c.verdict(total)
 	}
 	if !m.sparse {
-		if m.step == vmdkStepHeader {
-			// Shorter than a header: only the magic can tell.
-			return verdict{match: bytes.HasPrefix(m.cur.buf, vmdkMagic)}
-		}
-		if !m.desc.found {
+		if m.step == vmdkStepHeader || !m.desc.found {
 			return verdict{}
 		}
 	}
