@@ -193,7 +193,8 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		DB:     d,
 		Stores: set,
 		Location: location.Options{
-			HashAlgo: cfg.HashingAlgorithm,
+			HashAlgo:  cfg.HashingAlgorithm,
+			Heartbeat: heartbeat(cfg),
 			Formats: inspect.Policy{
 				RequireFormatMatch: cfg.ImageFormat.RequireImageFormatMatch,
 				GPTNonFatal:        cfg.ImageFormat.GPTSafetyChecksNonfatal,

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 	"sync"
 
 	"github.com/glance-go/glance-go/domain"
@@ -64,6 +65,10 @@ type Options struct {
 	// Formats is the [image_format] policy applied to the data of bare
 	// images as it is stored; the zero Policy refuses unsafe data only.
 	Formats inspect.Policy
+	// Heartbeat is how often an upload, stage or import in progress
+	// touches its image's record (domain.Toucher), so that crash recovery
+	// does not take it for abandoned; 0 never touches it.
+	Heartbeat time.Duration
 	// Logger receives cleanup failures that cannot be returned; nil means
 	// slog.Default().
 	Logger *slog.Logger

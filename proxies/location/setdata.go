@@ -42,7 +42,9 @@ func (i *image) SetData(ctx context.Context, r io.Reader, in domain.DataIn) erro
 		return err
 	}
 	insp := newInspector(&m)
+	stop := i.keepAlive(ctx, m.ID, domain.StatusSaving)
 	obj, sums, err := upload(ctx, b.Driver, m.ID, r, in.Size, newHash, insp.writers()...)
+	stop()
 	if err != nil {
 		return i.fail(ctx, b.Driver, obj, err)
 	}
@@ -148,7 +150,9 @@ func (i *image) importData(ctx context.Context, r io.Reader, in domain.DataIn, m
 		return err
 	}
 	insp := newInspector(&m)
+	stop := i.keepAlive(ctx, m.ID, m.Status)
 	obj, sums, err := upload(ctx, b.Driver, m.ID, r, in.Size, newHash, insp.writers()...)
+	stop()
 	drop := func(cause error) error {
 		if obj.URL != "" {
 			i.deleteData(ctx, b.Driver, obj.URL)

@@ -35,7 +35,9 @@ func (i *image) Stage(ctx context.Context, r io.Reader, in domain.DataIn) error 
 		i.unstage()
 		return err
 	}
+	stop := i.keepAlive(ctx, m.ID, domain.StatusUploading)
 	obj, err := drv.Put(ctx, m.ID, r, in.Size)
+	stop()
 	if err != nil {
 		if errors.Is(err, stores.ErrExists) {
 			// Someone else's staged data: not ours to delete.
