@@ -3,12 +3,14 @@
 # the end-to-end suite drives (openstack and glance, from Debian's
 # python3-openstackclient and python3-glanceclient) are installed, and
 # Glance's own glance-manage (glance-common), whose database the tests serve.
-# Installs them with apt-get when one is missing; does nothing otherwise.
+# Also qemu-img (qemu-utils), which the disk-format tests and the
+# image_conversion plugin run. Installs them with apt-get when one is
+# missing; does nothing otherwise.
 set -eu
 PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
 export PATH
 
-if [ -x /usr/bin/openstack ] && [ -x /usr/bin/glance ] && [ -x /usr/bin/glance-manage ]; then
+if [ -x /usr/bin/openstack ] && [ -x /usr/bin/glance ] && [ -x /usr/bin/glance-manage ] && [ -x /usr/bin/qemu-img ]; then
 	exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -26,6 +28,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends python3-openstackclient python3-glanceclient glance-common
+$SUDO apt-get install -y -q --no-install-recommends python3-openstackclient python3-glanceclient glance-common qemu-utils
 /usr/bin/openstack --version
 /usr/bin/glance --version

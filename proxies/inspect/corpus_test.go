@@ -121,6 +121,9 @@ func TestCorpusQemuImg(t *testing.T) {
 		t.Skip("runs qemu-img")
 	}
 	if _, err := exec.LookPath("qemu-img"); err != nil {
+		if os.Getenv("GLANCE_TEST_STRICT") != "" {
+			t.Fatal("qemu-img is not installed (apt-get install qemu-utils) and GLANCE_TEST_STRICT is set")
+		}
 		t.Skip("qemu-img is not installed (apt-get install qemu-utils)")
 	}
 	for _, tc := range corpus {

@@ -19,8 +19,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"time"
 	"sync"
+	"time"
 
 	"github.com/glance-go/glance-go/domain"
 	"github.com/glance-go/glance-go/proxies"

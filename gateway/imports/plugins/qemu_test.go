@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"os"
 	"os/exec"
 	"testing"
 )
@@ -11,6 +12,9 @@ func needQemuImg(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("qemu-img")
 	if err != nil {
+		if os.Getenv("GLANCE_TEST_STRICT") != "" {
+			t.Fatal("qemu-img is not installed (apt-get install qemu-utils) and GLANCE_TEST_STRICT is set")
+		}
 		t.Skip("qemu-img is not installed (apt-get install qemu-utils)")
 	}
 	return p
