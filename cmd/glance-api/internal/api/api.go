@@ -80,6 +80,10 @@ type server struct {
 	opts    Options
 	log     *slog.Logger
 	schemas *schemas
+	// versionList and pathVersions are the version document and the
+	// version prefixes accepted on paths.
+	versionList  []version
+	pathVersions map[string]bool
 }
 
 const (
@@ -114,6 +118,8 @@ func New(gw Gateway, opts Options) *echo.Echo {
 		panic("api: " + err.Error())
 	}
 	s := &server{gw: gw, opts: opts, log: logger(opts.Logger), schemas: sc}
+	s.versionList = versionsFor(opts.Stores != nil && opts.Stores.Multi())
+	s.pathVersions = pathVersionsFor(s.versionList)
 
 	e := echo.New()
 	e.HideBanner = true

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/glance-go/glance-go/domain"
+	"github.com/glance-go/glance-go/proxies/proxytest"
+	"github.com/glance-go/glance-go/stores"
 )
 
 // harness drives New through httptest with a fake gateway.
@@ -145,6 +147,31 @@ func TestVersions(t *testing.T) {
 	}
 	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 		t.Errorf("content type %q", ct)
+	}
+
+	multi, err := stores.NewMultiSet("a", &stores.Backend{ID: "a", Type: "file", Driver: proxytest.NewDriver()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := newHarness(t, Options{Stores: multi})
+	if err := json.Unmarshal(ms.do("GET", "/versions", "").Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	ids = ids[:0]
+	for _, v := range doc.Versions {
+		ids = append(ids, v.ID+":"+v.Status)
+	}
+	want = "v2.15:SUPPORTED v2.13:SUPPORTED v2.12:SUPPORTED v2.11:SUPPORTED v2.10:SUPPORTED v2.9:SUPPORTED " +
+		"v2.8:SUPPORTED v2.17:CURRENT v2.7:SUPPORTED v2.6:SUPPORTED v2.5:SUPPORTED " +
+		"v2.4:SUPPORTED v2.3:SUPPORTED v2.2:SUPPORTED v2.1:SUPPORTED v2.0:SUPPORTED"
+	if got := strings.Join(ids, " "); got != want {
+		t.Errorf("multi-store versions %s, want %s", got, want)
+	}
+	if code := ms.do("GET", "/v2.12/images", "").Code; code == http.StatusMultipleChoices {
+		t.Errorf("GET /v2.12/images with multi-store: %d, want it routed to /v2", code)
+	}
+	if code := h.do("GET", "/v2.12/images", "").Code; code != http.StatusMultipleChoices {
+		t.Errorf("GET /v2.12/images without multi-store: %d, want 300", code)
 	}
 
 	pub := newHarness(t, Options{PublicEndpoint: "https://glance.example.org:9292/"})

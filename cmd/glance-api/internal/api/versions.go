@@ -7,19 +7,32 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// pathVersions are the version prefixes accepted on paths with neither
-// multi-store nor the cache enabled (version_negotiation.py).
-var pathVersions = map[string]bool{
-	"v2": true, "v2.0": true, "v2.1": true, "v2.2": true, "v2.3": true, "v2.4": true,
-	"v2.5": true, "v2.6": true, "v2.7": true, "v2.9": true, "v2.15": true, "v2.17": true,
+// version is one entry of the version document.
+type version struct{ id, status string }
+
+// versionsFor is the version document of newest Glance with the cache off
+// (versions.py): multi-store adds 2.8 and 2.10 to 2.13.
+func versionsFor(multiStore bool) []version {
+	vs := []version{{"v2.15", "SUPPORTED"}}
+	if multiStore {
+		vs = append(vs, version{"v2.13", "SUPPORTED"}, version{"v2.12", "SUPPORTED"}, version{"v2.11", "SUPPORTED"},
+			version{"v2.10", "SUPPORTED"}, version{"v2.9", "SUPPORTED"}, version{"v2.8", "SUPPORTED"})
+	} else {
+		vs = append(vs, version{"v2.9", "SUPPORTED"})
+	}
+	return append(vs, version{"v2.17", "CURRENT"},
+		version{"v2.7", "SUPPORTED"}, version{"v2.6", "SUPPORTED"}, version{"v2.5", "SUPPORTED"}, version{"v2.4", "SUPPORTED"},
+		version{"v2.3", "SUPPORTED"}, version{"v2.2", "SUPPORTED"}, version{"v2.1", "SUPPORTED"}, version{"v2.0", "SUPPORTED"})
 }
 
-// versionList is the version document's order in newest Glance with the
-// cache and multi-store off.
-var versionList = []struct{ id, status string }{
-	{"v2.15", "SUPPORTED"}, {"v2.9", "SUPPORTED"}, {"v2.17", "CURRENT"},
-	{"v2.7", "SUPPORTED"}, {"v2.6", "SUPPORTED"}, {"v2.5", "SUPPORTED"}, {"v2.4", "SUPPORTED"},
-	{"v2.3", "SUPPORTED"}, {"v2.2", "SUPPORTED"}, {"v2.1", "SUPPORTED"}, {"v2.0", "SUPPORTED"},
+// pathVersionsFor are the version prefixes accepted on paths
+// (version_negotiation.py): "v2" and every version of the document.
+func pathVersionsFor(vs []version) map[string]bool {
+	m := map[string]bool{"v2": true}
+	for _, v := range vs {
+		m[v.id] = true
+	}
+	return m
 }
 
 const mediaTypeVersion = "application/vnd.openstack.images-"
@@ -35,13 +48,13 @@ func (s *server) versionNegotiation(next echo.HandlerFunc) echo.HandlerFunc {
 			return s.versions(c, http.StatusOK)
 		}
 		if accept := r.Header.Get(echo.HeaderAccept); strings.HasPrefix(accept, mediaTypeVersion) {
-			if !pathVersions[accept[len(mediaTypeVersion):]] {
+			if !s.pathVersions[accept[len(mediaTypeVersion):]] {
 				return s.versions(c, http.StatusMultipleChoices)
 			}
 			setPath(r, "/v2"+r.URL.Path, "/v2"+r.URL.RawPath)
 			return next(c)
 		}
-		if !pathVersions[first] {
+		if !s.pathVersions[first] {
 			return s.versions(c, http.StatusMultipleChoices)
 		}
 		if first != "v2" {
@@ -64,7 +77,7 @@ func (s *server) versions(c echo.Context, status int) error {
 	href := s.baseURL(c.Request()) + "/v2/"
 	b := make([]byte, 0, 1400)
 	b = append(b, `{"versions": [`...)
-	for i, v := range versionList {
+	for i, v := range s.versionList {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
