@@ -136,6 +136,13 @@ func (s *server) createImage(c echo.Context) error {
 	if len(s.opts.ImportMethods) > 0 {
 		h.Set("OpenStack-image-import-methods", strings.Join(s.opts.ImportMethods, ","))
 	}
+	if s.opts.Stores != nil && s.opts.Stores.Multi() {
+		ids := make([]string, 0, 4)
+		for _, b := range s.opts.Stores.Backends() {
+			ids = append(ids, b.ID)
+		}
+		h.Set("OpenStack-image-store-ids", strings.Join(ids, ","))
+	}
 	return writeJSON(c, http.StatusCreated, s.view(caller).appendImage(nil, &out))
 }
 

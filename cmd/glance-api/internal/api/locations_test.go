@@ -542,3 +542,19 @@ func TestAddLocationAPI(t *testing.T) {
 		}
 	})
 }
+
+func TestCreateNamesTheStores(t *testing.T) {
+	w := newLocationWorld(t, Options{})
+	r := w.do("POST", "/v2/images", `{"name": "x"}`, with(tenantA, "Content-Type", "application/json")...)
+	if r.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Code, r.Body)
+	}
+	if got := r.Header().Get("OpenStack-image-store-ids"); got != "fast,cheap,web" {
+		t.Errorf("OpenStack-image-store-ids = %q, want the enabled backends in order, fast,cheap,web", got)
+	}
+	single := newHarness(t, Options{})
+	r = single.do("POST", "/v2/images", `{"name": "x"}`, with(tenantA, "Content-Type", "application/json")...)
+	if _, ok := r.Header()["Openstack-Image-Store-Ids"]; ok {
+		t.Error("OpenStack-image-store-ids sent without multi-store")
+	}
+}
