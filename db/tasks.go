@@ -438,6 +438,58 @@ func (r *TaskRepo) Save(ctx context.Context, t domain.Task) error {
 	return opErr("save task", err)
 }
 
+// Remove implements domain.TaskRepo.
+func (r *TaskRepo) Remove(ctx context.Context, id string) error {
+	err := r.d.write(ctx, func(run runner) error {
+		var owner string
+		found, err := run.queryRow(ctx, "SELECT owner FROM tasks WHERE id = ? AND +deleted = 0", []any{id}, &owner)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return taskNotFound(id)
+		}
+		if !r.mayView(owner) {
+			return domain.Errorf(domain.ErrForbidden, "Forbidding request, task %s is not visible", id)
+		}
+		t := ts(r.d.taskTime(time.Now()))
+		_, err = run.exec(ctx, "UPDATE tasks SET deleted = 1, deleted_at = ?, updated_at = ? WHERE id = ?", t, t, id)
+		return err
+	})
+	return opErr("remove task", err)
+}
+
+// Progress implements domain.TaskRepo: one compare-and-swap on the status,
+// so that it never undoes a task ended meanwhile.
+func (r *TaskRepo) Progress(ctx context.Context, id, message string) error {
+	err := r.d.write(ctx, func(run runner) error {
+		var owner, status string
+		found, err := run.queryRow(ctx, "SELECT owner, status FROM tasks WHERE id = ? AND +deleted = 0", []any{id}, &owner, &status)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return taskNotFound(id)
+		}
+		if !r.mayView(owner) {
+			return domain.Errorf(domain.ErrForbidden, "Forbidding request, task %s is not visible", id)
+		}
+		res, err := run.exec(ctx, "UPDATE tasks SET updated_at = ? WHERE id = ? AND status = ?",
+			ts(r.d.taskTime(time.Now())), id, string(domain.TaskProcessing))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return domain.Errorf(domain.ErrConflict, "Task %s is %s, not processing", id, status)
+		}
+		_, err = run.exec(ctx, "UPDATE task_info SET message = ? WHERE task_id = ?", message, id)
+		return err
+	})
+	return opErr("record task progress", err)
+}
+
 // ImportLockProperty is the image property that holds the id of the task
 // importing the image's data: the import lock.
 const ImportLockProperty = "os_glance_import_task"

@@ -115,6 +115,15 @@ func TestTaskVisibility(t *testing.T) {
 		if err != nil || len(list) != 1 {
 			t.Errorf("admin lists %v, %v; want the task", list, err)
 		}
+		// Removing is refused like reading; once removed, it is gone.
+		wantKind(t, d.Tasks(p2).Remove(ctx, tk.ID), domain.ErrForbidden)
+		wantKind(t, d.Tasks(p1).Remove(ctx, tk.ID), nil)
+		_, err = d.Tasks(admin).Get(ctx, tk.ID)
+		wantKind(t, err, domain.ErrNotFound)
+		wantKind(t, d.Tasks(p1).Remove(ctx, tk.ID), domain.ErrNotFound)
+		if list, _ := d.Tasks(admin).ListByImage(ctx, "img"); len(list) != 0 {
+			t.Errorf("a removed task is still listed: %v", list)
+		}
 	})
 }
 
@@ -308,5 +317,40 @@ func TestSetPropertyAtomic(t *testing.T) {
 		}
 
 		wantKind(t, d.SetPropertyAtomic(ctx, "00000000-0000-4000-8000-000000000000", lock, "x"), domain.ErrNotFound)
+	})
+}
+
+func TestTaskProgress(t *testing.T) {
+	dbtest.ForEachDialect(t, func(t *testing.T, d *db.DB) {
+		repo := d.Tasks(p1)
+		tk := newTask(t, p1, "img")
+		if err := repo.Add(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+		// Only a processing task records progress.
+		wantKind(t, repo.Progress(ctx, tk.ID, "Copied 1 MiB"), domain.ErrConflict)
+		if err := tk.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		if err := repo.Save(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+		wantKind(t, repo.Progress(ctx, tk.ID, "Copied 2 MiB"), nil)
+		got, err := repo.Get(ctx, tk.ID)
+		if err != nil || got.Message != "Copied 2 MiB" || got.Status != domain.TaskProcessing {
+			t.Fatalf("after progress: %+v, %v", got, err)
+		}
+		wantKind(t, d.Tasks(p2).Progress(ctx, tk.ID, "x"), domain.ErrForbidden)
+		if err := got.Fail("ended", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := repo.Save(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		wantKind(t, repo.Progress(ctx, tk.ID, "Copied 3 MiB"), domain.ErrConflict)
+		if got, _ := repo.Get(ctx, tk.ID); got.Status != domain.TaskFailure || got.Message != "ended" {
+			t.Errorf("progress undid the end: %+v", got)
+		}
+		wantKind(t, repo.Progress(ctx, "00000000-0000-4000-8000-000000000000", "x"), domain.ErrNotFound)
 	})
 }

@@ -214,4 +214,44 @@ type TaskRepo interface {
 	// Save stores a task's status, expiry, result and message, and sets
 	// its updated_at.
 	Save(ctx context.Context, t Task) error
+	// Remove soft-deletes a task: it is no longer found nor listed.
+	Remove(ctx context.Context, id string) error
+	// Progress sets the message of a processing task and refreshes its
+	// updated_at, leaving everything else as stored. It returns
+	// ErrConflict when the task is no longer processing.
+	Progress(ctx context.Context, id, message string) error
+}
+
+// The import methods of enabled_import_methods.
+const (
+	ImportGlanceDirect   = "glance-direct"
+	ImportWebDownload    = "web-download"
+	ImportCopyImage      = "copy-image"
+	ImportGlanceDownload = "glance-download"
+)
+
+// ImportRequest is a POST /v2/images/{id}/import whose body has been read
+// and checked as Glance's request deserializer checks it: the method is
+// named and enabled, the flags are booleans.
+type ImportRequest struct {
+	// Method is the import method's name.
+	Method string
+	// URI is the method's uri (web-download); "" when absent.
+	URI string
+	// Remote holds the glance-download fields present in the method:
+	// glance_region, glance_image_id, glance_service_interface.
+	Remote map[string]string
+	// Stores is the body's stores list, when HasStores.
+	Stores    []string
+	HasStores bool
+	// StoreHeader is X-Image-Meta-Store, when HasStoreHeader.
+	StoreHeader    string
+	HasStoreHeader bool
+	// AllStores and AllStoresMustSucceed are the body's flags, with their
+	// defaults false and true.
+	AllStores            bool
+	AllStoresMustSucceed bool
+	// Body is the request body as sent: the task records it as its
+	// import_req.
+	Body map[string]any
 }
