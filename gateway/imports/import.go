@@ -32,6 +32,9 @@ func (e *ProxyError) Error() string {
 	return fmt.Sprintf("the staged data of this image is held by %s", e.Host)
 }
 
+// StageHost returns the worker to hand the import to.
+func (e *ProxyError) StageHost() string { return e.Host }
+
 var uuidRE = regexp.MustCompile(`^(?i:urn:uuid:)?\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$`)
 
 // Import starts an import of image id's data for caller c
