@@ -74,6 +74,9 @@ type Config struct {
 	// [image_conversion] and [inject_metadata_properties].
 	Imports  ImportsConfig
 	Recovery RecoveryConfig // [glance_go] recovery_*
+	// Tasks is [taskflow_executor] max_workers, [task] task_time_to_live,
+	// [image_import_opts] max_parallel_stores and worker_self_reference_url.
+	Tasks TasksConfig
 
 	// SchemaImageFile is the schema-image.json found next to the
 	// configuration (the --config-dir directories, then the directories of
@@ -247,6 +250,7 @@ func glanceDefaults() *Config {
 			VMDKAllowedTypes:        []string{"streamOptimized", "monolithicSparse"},
 		},
 		Imports: defaultImports(),
+		Tasks:   defaultTasks(),
 	}
 }
 
@@ -358,6 +362,9 @@ func (c *Config) checkValues() error {
 		if ck.bad != "" {
 			return c.fieldError(ck.section, ck.option, ck.value, "%s", ck.bad)
 		}
+	}
+	if err := c.checkTasks(); err != nil {
+		return err
 	}
 	return c.checkImports()
 }
