@@ -1,0 +1,168 @@
+//go:build ceph
+
+package rbd
+
+/*
+#cgo LDFLAGS: -lrbd -lrados
+#include <stdlib.h>
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+*/
+import "C"
+
+import (
+	"errors"
+	"syscall"
+	"unsafe"
+
+	"github.com/ceph/go-ceph/rados"
+)
+
+// writer writes one RBD image with librbd's asynchronous API: up to max
+// chunk writes are in flight at once, and a new one waits only for the
+// oldest. go-ceph has no binding for rbd_aio_write, hence this small one.
+//
+// The chunk buffers are C memory, so that librbd may keep reading them
+// after rbd_aio_write returns (Go memory must not be held by C that long).
+// A writer is used by one goroutine.
+type writer struct {
+	img     C.rbd_image_t
+	size    int // bytes of each buffer
+	max     int // buffers, and so writes in flight, at most
+	all     []unsafe.Pointer
+	free    [][]byte
+	pending []aioWrite // in submission order
+	err     error      // the first write that failed
+}
+
+type aioWrite struct {
+	c   C.rbd_completion_t
+	buf []byte
+}
+
+// errnoErr turns a negative librbd return code into an error that
+// errors.Is matches against syscall.Errno values.
+func errnoErr(ret C.int) error {
+	if ret >= 0 {
+		return nil
+	}
+	return syscall.Errno(-ret)
+}
+
+// openWriter opens image name in ioctx for writing, with buffers of size
+// bytes and at most max writes in flight.
+func openWriter(ioctx *rados.IOContext, name string, size, max int) (*writer, error) {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	w := &writer{size: size, max: max}
+	if ret := C.rbd_open(C.rados_ioctx_t(ioctx.Pointer()), cname, &w.img, nil); ret < 0 {
+		return nil, errnoErr(ret)
+	}
+	return w, nil
+}
+
+// buffer returns a chunk buffer to fill: a free one, a new one while fewer
+// than max exist, or else the buffer of the oldest write once it is done.
+func (w *writer) buffer() ([]byte, error) {
+	if w.err != nil {
+		return nil, w.err
+	}
+	if n := len(w.free); n > 0 {
+		b := w.free[n-1]
+		w.free = w.free[:n-1]
+		return b, nil
+	}
+	if len(w.all) < w.max {
+		p := C.malloc(C.size_t(w.size))
+		if p == nil {
+			return nil, errors.New("stores/rbd: out of memory for a write buffer")
+		}
+		w.all = append(w.all, p)
+		return unsafe.Slice((*byte)(p), w.size), nil
+	}
+	w.waitOldest()
+	if w.err != nil {
+		return nil, w.err
+	}
+	return w.buffer()
+}
+
+// release gives back a buffer that was not written.
+func (w *writer) release(b []byte) { w.free = append(w.free, b[:cap(b)]) }
+
+// write starts writing b, a buffer from buffer, at off. b belongs to the
+// writer from then on.
+func (w *writer) write(b []byte, off int64) error {
+	if w.err != nil {
+		w.release(b)
+		return w.err
+	}
+	var c C.rbd_completion_t
+	if ret := C.rbd_aio_create_completion(nil, nil, &c); ret < 0 {
+		w.release(b)
+		return errnoErr(ret)
+	}
+	ret := C.rbd_aio_write(w.img, C.uint64_t(off), C.size_t(len(b)), (*C.char)(unsafe.Pointer(unsafe.SliceData(b))), c)
+	if ret < 0 {
+		C.rbd_aio_release(c)
+		w.release(b)
+		w.err = errnoErr(ret)
+		return w.err
+	}
+	w.pending = append(w.pending, aioWrite{c: c, buf: b})
+	return nil
+}
+
+// waitOldest waits for the oldest write in flight and records its failure.
+func (w *writer) waitOldest() {
+	p := w.pending[0]
+	w.pending = w.pending[1:]
+	C.rbd_aio_wait_for_complete(p.c)
+	ret := C.rbd_aio_get_return_value(p.c)
+	C.rbd_aio_release(p.c)
+	if ret < 0 && w.err == nil {
+		w.err = syscall.Errno(-ret)
+	}
+	w.release(p.buf)
+}
+
+// wait waits for every write in flight and returns the first failure.
+func (w *writer) wait() error {
+	for len(w.pending) > 0 {
+		w.waitOldest()
+	}
+	return w.err
+}
+
+// resize sets the image's size; writes in flight stay below both sizes.
+func (w *writer) resize(size int64) error {
+	return errnoErr(C.rbd_resize(w.img, C.uint64_t(size)))
+}
+
+// flush makes librbd send everything it may still cache.
+func (w *writer) flush() error { return errnoErr(C.rbd_flush(w.img)) }
+
+// snapshot creates snapshot name of the image and protects it, so that it
+// can be cloned.
+func (w *writer) snapshot(name string) error {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	if err := errnoErr(C.rbd_snap_create(w.img, cname)); err != nil {
+		return err
+	}
+	return errnoErr(C.rbd_snap_protect(w.img, cname))
+}
+
+// close waits for the writes in flight, closes the image and frees the
+// buffers. It returns the first failure of a write or of the close.
+func (w *writer) close() error {
+	err := w.wait()
+	if cerr := errnoErr(C.rbd_close(w.img)); err == nil {
+		err = cerr
+	}
+	for _, p := range w.all {
+		C.free(p)
+	}
+	w.all, w.free = nil, nil
+	return err
+}

@@ -1,0 +1,784 @@
+//go:build ceph
+
+// Package rbd is the Ceph RBD store driver (glance_store's _drivers/rbd.py),
+// built only with the build tags ceph and pacific (Debian's Ceph 16) and
+// cgo, with librados and librbd: go build -tags ceph,pacific.
+//
+// Each image's data is an RBD image named by the image id in the pool
+// rbd_store_pool, with objects of rbd_store_chunk_size MiB. Put creates it
+// with the announced size, or grows it while writing when the size is
+// unknown (by steps that double up to 8 GiB) and then trims it to the bytes
+// written; it then creates the snapshot "snap" and protects it, so that
+// Nova and Cinder can clone it copy-on-write from the location
+// rbd://<fsid>/<pool>/<image>/snap. Reads come from that snapshot.
+//
+// Delete unprotects and removes the snapshot, then the image. While clones
+// of the snapshot exist it answers stores.ErrInUse and keeps the image; if
+// snapshots other than "snap" exist, the image goes to the RBD trash.
+//
+// Unlike glance_store, which writes one chunk at a time, Put keeps several
+// chunk writes in flight with librbd's asynchronous API, and the driver
+// keeps one cluster connection, opened at first use, for all its work.
+//
+// # What a failure leaves
+//
+// A Put that fails or is cancelled removes the image it created. A process
+// killed in the middle of a Put leaves an image named by the id, usually
+// without its snapshot; crash recovery removes it with Discard.
+package rbd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ceph/go-ceph/rados"
+	"github.com/ceph/go-ceph/rbd"
+
+	"github.com/glance-go/glance-go/stores"
+)
+
+// Defaults of glance_store's options.
+const (
+	DefaultPool      = "images"
+	DefaultChunkSize = 8 << 20 // rbd_store_chunk_size = 8 MiB
+	// SnapName is the snapshot every image gets, the one clones come from.
+	SnapName = "snap"
+	// DefaultInFlight is how many chunk writes Put keeps in flight.
+	DefaultInFlight = 4
+
+	maxGrowStep = 8 << 30 // the largest step by which Put grows an image
+)
+
+// Config is the RBD store's options, from a backend's section.
+type Config struct {
+	// Pool is rbd_store_pool.
+	Pool string
+	// User is rbd_store_user, the Ceph client name without "client."; ""
+	// leaves librados's default (admin).
+	User string
+	// ConfFile is rbd_store_ceph_conf; "" lets librados search its default
+	// places (CEPH_CONF, /etc/ceph/ceph.conf, ...).
+	ConfFile string
+	// ChunkSize is rbd_store_chunk_size in bytes: the size of each write and
+	// read, and, rounded down to a power of two, of the image's objects.
+	// 0 means 8 MiB.
+	ChunkSize int
+	// ConnectTimeout is rados_connect_timeout; 0 or less leaves librados's
+	// default.
+	ConnectTimeout time.Duration
+	// ThinProvisioning is rbd_thin_provisioning: chunks of zeros are
+	// skipped instead of written.
+	ThinProvisioning bool
+	// InFlight is how many chunk writes Put keeps in flight; 0 means 4.
+	InFlight int
+
+	// namespace is the RBD namespace of the pool the driver works in: ""
+	// (the pool itself) except in tests, which take one each.
+	namespace string
+}
+
+// Driver stores image data as RBD images.
+type Driver struct {
+	cfg   Config
+	order int
+
+	mu     sync.Mutex
+	conn   *rados.Conn
+	fsid   string
+	ioctxs map[string]*rados.IOContext // by pool
+	closed bool
+}
+
+var (
+	_ stores.Driver    = (*Driver)(nil)
+	_ stores.Discarder = (*Driver)(nil)
+	_ stores.Lister    = (*Driver)(nil)
+)
+
+// New returns a driver for cfg. It does not connect: the cluster may come
+// up later, and the first call that needs it connects.
+func New(cfg Config) (*Driver, error) {
+	if cfg.Pool == "" {
+		cfg.Pool = DefaultPool
+	}
+	if cfg.ChunkSize == 0 {
+		cfg.ChunkSize = DefaultChunkSize
+	}
+	if cfg.InFlight == 0 {
+		cfg.InFlight = DefaultInFlight
+	}
+	order := bits.Len(uint(cfg.ChunkSize)) - 1
+	switch {
+	case cfg.ChunkSize < 0 || order < 12 || order > 25:
+		return nil, fmt.Errorf("stores/rbd: chunk size %d: it must be from 4 KiB to less than 64 MiB", cfg.ChunkSize)
+	case cfg.InFlight < 1:
+		return nil, fmt.Errorf("stores/rbd: %d writes in flight: at least 1 is needed", cfg.InFlight)
+	}
+	return &Driver{cfg: cfg, order: order, ioctxs: map[string]*rados.IOContext{}}, nil
+}
+
+// ConfigFromOptions reads a configuration section's RBD options; invalid
+// values are recorded in o.
+func ConfigFromOptions(o *stores.Options) Config {
+	cfg := Config{
+		Pool:             o.String("rbd_store_pool", DefaultPool),
+		User:             o.String("rbd_store_user", ""),
+		ConfFile:         o.String("rbd_store_ceph_conf", ""),
+		ThinProvisioning: o.Bool("rbd_thin_provisioning", false),
+	}
+	mib := o.Int("rbd_store_chunk_size", DefaultChunkSize>>20)
+	if mib < 1 || mib > 63 {
+		o.Fail("rbd_store_chunk_size", "must be from 1 to 63 (MiB)")
+	} else {
+		cfg.ChunkSize = mib << 20
+	}
+	if t := o.Int("rados_connect_timeout", -1); t > 0 {
+		cfg.ConnectTimeout = time.Duration(t) * time.Second
+	}
+	if cfg.Pool == "" {
+		o.Fail("rbd_store_pool", "must not be empty")
+	}
+	return cfg
+}
+
+// open is the Opener registered for the store type rbd.
+func open(o *stores.Options) (*stores.Backend, error) {
+	cfg := ConfigFromOptions(o)
+	if err := o.Err(); err != nil {
+		return nil, err
+	}
+	d, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &stores.Backend{Driver: d, Properties: d.Properties()}, nil
+}
+
+// Properties returns what /v2/info/stores/detail shows of the store: the
+// chunk size, pool, thin provisioning and, once connected, the fsid.
+func (d *Driver) Properties() map[string]any {
+	d.mu.Lock()
+	fsid := d.fsid
+	d.mu.Unlock()
+	p := map[string]any{"chunk_size": d.cfg.ChunkSize, "pool": d.cfg.Pool, "thin_provisioning": d.cfg.ThinProvisioning, "fsid": nil}
+	if fsid != "" {
+		p["fsid"] = fsid
+	}
+	return p
+}
+
+// ChunkSize returns the size of each write and read, in bytes.
+func (d *Driver) ChunkSize() int { return d.cfg.ChunkSize }
+
+// Schemes implements stores.Driver.
+func (d *Driver) Schemes() []string { return []string{"rbd"} }
+
+// Close closes the cluster connection. Calls after it fail.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, io := range d.ioctxs {
+		io.Destroy()
+	}
+	d.ioctxs = nil
+	if d.conn != nil {
+		d.conn.Shutdown()
+		d.conn = nil
+	}
+	d.closed = true
+	return nil
+}
+
+// connect returns the cluster connection and its fsid, connecting first if
+// needed. A failed attempt is not kept: the next call tries again.
+func (d *Driver) connect() (*rados.Conn, string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.connectLocked()
+}
+
+func (d *Driver) connectLocked() (*rados.Conn, string, error) {
+	if d.closed {
+		return nil, "", errors.New("stores/rbd: driver closed")
+	}
+	if d.conn != nil {
+		return d.conn, d.fsid, nil
+	}
+	conn, err := d.dial()
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: ceph cluster: %v", stores.ErrUnavailable, err)
+	}
+	fsid, err := conn.GetFSID()
+	if err != nil {
+		conn.Shutdown()
+		return nil, "", fmt.Errorf("%w: ceph cluster: %v", stores.ErrUnavailable, err)
+	}
+	d.conn, d.fsid = conn, fsid
+	return conn, fsid, nil
+}
+
+func (d *Driver) dial() (*rados.Conn, error) {
+	var (
+		conn *rados.Conn
+		err  error
+	)
+	if d.cfg.User != "" {
+		conn, err = rados.NewConnWithUser(d.cfg.User)
+	} else {
+		conn, err = rados.NewConn()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d.cfg.ConfFile != "" {
+		err = conn.ReadConfigFile(d.cfg.ConfFile)
+	} else {
+		err = conn.ReadDefaultConfigFile()
+	}
+	if err == nil && d.cfg.ConnectTimeout > 0 {
+		err = conn.SetConfigOption("client_mount_timeout", strconv.Itoa(int(d.cfg.ConnectTimeout/time.Second)))
+	}
+	if err == nil {
+		err = conn.Connect()
+	}
+	if err != nil {
+		conn.Shutdown()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// ioctx returns the I/O context of pool, opened once and kept.
+func (d *Driver) ioctx(pool string) (*rados.IOContext, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if io := d.ioctxs[pool]; io != nil {
+		return io, nil
+	}
+	conn, _, err := d.connectLocked()
+	if err != nil {
+		return nil, err
+	}
+	io, err := conn.OpenIOContext(pool)
+	if err != nil {
+		if isErrno(err, syscall.ENOENT) {
+			return nil, fmt.Errorf("%w: pool %q does not exist", stores.ErrNotFound, pool)
+		}
+		return nil, mapErr(err, "opening pool "+pool)
+	}
+	io.SetNamespace(d.cfg.namespace)
+	d.ioctxs[pool] = io
+	return io, nil
+}
+
+// location is a parsed rbd:// URL: rbd://<image> or
+// rbd://<fsid>/<pool>/<image>/<snapshot>, each part url-quoted.
+type location struct {
+	fsid, pool, image, snap string
+}
+
+func parseURL(u string) (location, error) {
+	sc, rest, ok := strings.Cut(u, "://")
+	if !ok || !strings.EqualFold(sc, "rbd") {
+		return location{}, fmt.Errorf("%w: %q", stores.ErrUnknownScheme, u)
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 1 && len(parts) != 4 {
+		return location{}, fmt.Errorf("%w: invalid rbd location %q: it must have 1 or 4 parts", stores.ErrNotFound, u)
+	}
+	for i, p := range parts {
+		if p == "" {
+			return location{}, fmt.Errorf("%w: invalid rbd location %q: empty part", stores.ErrNotFound, u)
+		}
+		if len(parts) == 4 {
+			v, err := url.PathUnescape(p)
+			if err != nil {
+				return location{}, fmt.Errorf("%w: invalid rbd location %q: %v", stores.ErrNotFound, u, err)
+			}
+			parts[i] = v
+		}
+	}
+	if len(parts) == 1 {
+		return location{image: parts[0]}, nil
+	}
+	return location{fsid: parts[0], pool: parts[1], image: parts[2], snap: parts[3]}, nil
+}
+
+// String returns the location URL, as glance_store writes it.
+func (l location) String() string {
+	if l.fsid == "" || l.pool == "" || l.snap == "" {
+		return "rbd://" + l.image
+	}
+	return "rbd://" + quote(l.fsid) + "/" + quote(l.pool) + "/" + quote(l.image) + "/" + quote(l.snap)
+}
+
+// quote escapes every byte of s but letters, digits and "-._~", as
+// Python's urllib.parse.quote does when no character is marked safe.
+func quote(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("-._~", c) >= 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// URL returns the location URL of image id's data in this store.
+func (d *Driver) URL(id string) (string, error) {
+	_, fsid, err := d.connect()
+	if err != nil {
+		return "", err
+	}
+	return location{fsid: fsid, pool: d.cfg.Pool, image: id, snap: SnapName}.String(), nil
+}
+
+// resolve parses url and opens the I/O context of its pool. A location of
+// another cluster is not found here.
+func (d *Driver) resolve(u string) (location, *rados.IOContext, error) {
+	loc, err := parseURL(u)
+	if err != nil {
+		return loc, nil, err
+	}
+	if loc.pool == "" {
+		loc.pool = d.cfg.Pool
+	}
+	_, fsid, err := d.connect()
+	if err != nil {
+		return loc, nil, err
+	}
+	if loc.fsid != "" && loc.fsid != fsid {
+		return loc, nil, fmt.Errorf("%w: %s is in another ceph cluster (fsid %s, ours %s)", stores.ErrNotFound, u, loc.fsid, fsid)
+	}
+	io, err := d.ioctx(loc.pool)
+	return loc, io, err
+}
+
+// errno extracts the errno of a go-ceph or librbd error, or 0.
+func errno(err error) syscall.Errno {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	var c interface{ ErrorCode() int }
+	if errors.As(err, &c) {
+		n := c.ErrorCode()
+		if n < 0 {
+			n = -n
+		}
+		return syscall.Errno(n)
+	}
+	return 0
+}
+
+func isErrno(err error, e syscall.Errno) bool { return err != nil && errno(err) == e }
+
+// mapErr wraps a Ceph error in the store error it stands for.
+func mapErr(err error, what string) error {
+	switch errno(err) {
+	case syscall.ENOENT:
+		return fmt.Errorf("%w: %s: %v", stores.ErrNotFound, what, err)
+	case syscall.EEXIST:
+		return fmt.Errorf("%w: %s: %v", stores.ErrExists, what, err)
+	case syscall.ENOSPC, syscall.EDQUOT:
+		return fmt.Errorf("%w: %s: %v", stores.ErrFull, what, err)
+	case syscall.EBUSY:
+		return fmt.Errorf("%w: %s: %v", stores.ErrInUse, what, err)
+	case syscall.ETIMEDOUT, syscall.ENOTCONN, syscall.ESHUTDOWN, syscall.ECONNREFUSED:
+		return fmt.Errorf("%w: %s: %v", stores.ErrUnavailable, what, err)
+	}
+	return fmt.Errorf("stores/rbd: %s: %w", what, err)
+}
+
+// Put implements stores.Driver.
+func (d *Driver) Put(ctx context.Context, id string, r io.Reader, size int64) (stores.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return stores.Object{}, err
+	}
+	if id == "" || strings.ContainsAny(id, "/@") {
+		return stores.Object{}, fmt.Errorf("stores/rbd: invalid image name %q", id)
+	}
+	ioctx, err := d.ioctx(d.cfg.Pool)
+	if err != nil {
+		return stores.Object{}, err
+	}
+	u, err := d.URL(id)
+	if err != nil {
+		return stores.Object{}, err
+	}
+	opts := rbd.NewRbdImageOptions()
+	defer opts.Destroy()
+	if err := opts.SetUint64(rbd.ImageOptionOrder, uint64(d.order)); err != nil {
+		return stores.Object{}, mapErr(err, "image options")
+	}
+	if err := rbd.CreateImage(ioctx, id, uint64(size), opts); err != nil {
+		if isErrno(err, syscall.EEXIST) {
+			return stores.Object{}, fmt.Errorf("%w: RBD image %s already exists", stores.ErrExists, id)
+		}
+		return stores.Object{}, mapErr(err, "creating RBD image "+id)
+	}
+	n, err := d.fill(ctx, ioctx, id, r, size)
+	if err != nil {
+		if derr := d.remove(ioctx, id); derr != nil && !errors.Is(derr, stores.ErrNotFound) {
+			err = fmt.Errorf("%w (and removing the partial RBD image failed: %v)", err, derr)
+		}
+		return stores.Object{}, err
+	}
+	return stores.Object{URL: u, Size: n}, nil
+}
+
+// fill writes r into the new image id, sizes it, and creates and protects
+// its snapshot. It returns the bytes written.
+func (d *Driver) fill(ctx context.Context, ioctx *rados.IOContext, id string, r io.Reader, size int64) (int64, error) {
+	w, err := openWriter(ioctx, id, d.cfg.ChunkSize, d.cfg.InFlight)
+	if err != nil {
+		return 0, mapErr(err, "opening RBD image "+id)
+	}
+	n, err := d.write(ctx, w, r, size)
+	if err == nil && size == 0 {
+		if err = w.resize(n); err != nil {
+			err = mapErr(err, "trimming RBD image "+id)
+		}
+	}
+	if err == nil {
+		if err = w.flush(); err != nil {
+			err = mapErr(err, "flushing RBD image "+id)
+		}
+	}
+	if err == nil {
+		if err = w.snapshot(SnapName); err != nil {
+			err = mapErr(err, "snapshotting RBD image "+id)
+		}
+	}
+	if cerr := w.close(); err == nil && cerr != nil {
+		err = mapErr(cerr, "writing RBD image "+id)
+	}
+	return n, err
+}
+
+// write copies r into the image chunk by chunk, growing it first when the
+// size is unknown, and checks the length against size when it is known.
+func (d *Driver) write(ctx context.Context, w *writer, r io.Reader, size int64) (int64, error) {
+	var (
+		written int64
+		capac   = size // the image's current size
+		step    = int64(d.cfg.ChunkSize)
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return written, err
+		}
+		buf, err := w.buffer()
+		if err != nil {
+			return written, mapErr(err, "writing")
+		}
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			if size > 0 && written+int64(n) > size {
+				w.release(buf)
+				return written, fmt.Errorf("%w: more than the %d bytes announced", stores.ErrSizeMismatch, size)
+			}
+			if need := written + int64(n); need > capac {
+				step = min(step*2, maxGrowStep)
+				capac = max(capac+step, need)
+				if err := w.resize(capac); err != nil {
+					w.release(buf)
+					return written, mapErr(err, "growing the image")
+				}
+			}
+			if d.cfg.ThinProvisioning && zero(buf[:n]) {
+				w.release(buf)
+			} else if err := w.write(buf[:n], written); err != nil {
+				return written, mapErr(err, "writing")
+			}
+			written += int64(n)
+		} else {
+			w.release(buf)
+		}
+		switch {
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			if err := ctx.Err(); err != nil {
+				return written, err
+			}
+			if size > 0 && written != size {
+				return written, fmt.Errorf("%w: %d bytes announced, %d received", stores.ErrSizeMismatch, size, written)
+			}
+			if err := w.wait(); err != nil {
+				return written, mapErr(err, "writing")
+			}
+			return written, nil
+		case rerr != nil:
+			return written, rerr
+		}
+	}
+}
+
+var zeroChunk = make([]byte, 64<<10)
+
+func zero(b []byte) bool {
+	for len(b) > 0 {
+		k := min(len(b), len(zeroChunk))
+		if !bytes.Equal(b[:k], zeroChunk[:k]) {
+			return false
+		}
+		b = b[k:]
+	}
+	return true
+}
+
+// remove deletes image id and all its snapshots. It gives ErrInUse while a
+// snapshot has clones, and ErrNotFound if there is no such image.
+func (d *Driver) remove(ioctx *rados.IOContext, id string) error {
+	img, err := rbd.OpenImage(ioctx, id, rbd.NoSnapshot)
+	if err != nil {
+		return mapErr(err, "opening RBD image "+id)
+	}
+	snaps, err := img.GetSnapshotNames()
+	if err == nil {
+		for _, s := range snaps {
+			if err = removeSnap(img, s.Name); err != nil {
+				break
+			}
+		}
+	}
+	if cerr := img.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return mapErr(err, "removing the snapshots of RBD image "+id)
+	}
+	if err := rbd.RemoveImage(ioctx, id); err != nil {
+		return mapErr(err, "removing RBD image "+id)
+	}
+	return nil
+}
+
+// removeSnap unprotects, if needed, and removes snapshot name of img. A
+// missing snapshot is not an error.
+func removeSnap(img *rbd.Image, name string) error {
+	s := img.GetSnapshot(name)
+	if err := s.Unprotect(); err != nil && !isErrno(err, syscall.EINVAL) && !isErrno(err, syscall.ENOENT) {
+		// EINVAL: it was not protected.
+		return err
+	}
+	if err := s.Remove(); err != nil && !isErrno(err, syscall.ENOENT) {
+		return err
+	}
+	return nil
+}
+
+// Get implements stores.Driver: it reads from the location's snapshot.
+func (d *Driver) Get(ctx context.Context, u string, off, n int64) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	img, size, err := d.openRead(u)
+	if err != nil {
+		return nil, err
+	}
+	off = min(max(off, 0), size)
+	end := size
+	if n >= 0 && off+n < size {
+		end = off + n
+	}
+	return &reader{img: img, off: off, end: end, chunk: d.cfg.ChunkSize}, nil
+}
+
+// openRead opens the image (at its snapshot) of a location read-only.
+func (d *Driver) openRead(u string) (*rbd.Image, int64, error) {
+	loc, ioctx, err := d.resolve(u)
+	if err != nil {
+		return nil, 0, err
+	}
+	snap := rbd.NoSnapshot
+	if loc.snap != "" {
+		snap = loc.snap
+	}
+	img, err := rbd.OpenImageReadOnly(ioctx, loc.image, snap)
+	if err != nil {
+		return nil, 0, mapErr(err, "opening RBD image "+loc.image)
+	}
+	size, err := img.GetSize()
+	if err != nil {
+		img.Close()
+		return nil, 0, mapErr(err, "RBD image "+loc.image)
+	}
+	return img, int64(size), nil
+}
+
+// reader reads an image from off to end in chunks of chunk bytes.
+type reader struct {
+	img      *rbd.Image
+	off, end int64
+	chunk    int
+	buf      []byte // read, not yet returned
+	space    []byte
+}
+
+func (r *reader) fill() error {
+	k := int(min(int64(r.chunk), r.end-r.off))
+	if r.space == nil {
+		r.space = make([]byte, min(int64(r.chunk), r.end-r.off))
+	}
+	n, err := r.img.ReadAt(r.space[:k], r.off)
+	if err != nil && !(err == io.EOF && n == k) {
+		return mapErr(err, "reading RBD image")
+	}
+	if n < k {
+		return fmt.Errorf("stores/rbd: short read at byte %d: %d of %d bytes", r.off, n, k)
+	}
+	r.off += int64(n)
+	r.buf = r.space[:n]
+	return nil
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if len(r.buf) == 0 {
+		if r.off >= r.end {
+			return 0, io.EOF
+		}
+		if err := r.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// WriteTo writes the rest of the range to w, a chunk at a time.
+func (r *reader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(r.buf) == 0 {
+			if r.off >= r.end {
+				return total, nil
+			}
+			if err := r.fill(); err != nil {
+				return total, err
+			}
+		}
+		n, err := w.Write(r.buf)
+		total += int64(n)
+		r.buf = r.buf[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (r *reader) Close() error {
+	if r.img == nil {
+		return nil
+	}
+	err := r.img.Close()
+	r.img = nil
+	return err
+}
+
+// Size implements stores.Driver.
+func (d *Driver) Size(ctx context.Context, u string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	img, size, err := d.openRead(u)
+	if err != nil {
+		return 0, err
+	}
+	img.Close()
+	return size, nil
+}
+
+// Delete implements stores.Driver: it unprotects and removes the
+// location's snapshot, then the image. While the snapshot has clones it
+// returns ErrInUse and keeps everything; when other snapshots remain it
+// moves the image to the RBD trash.
+func (d *Driver) Delete(ctx context.Context, u string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	loc, ioctx, err := d.resolve(u)
+	if err != nil {
+		return err
+	}
+	if loc.snap != "" {
+		img, err := rbd.OpenImage(ioctx, loc.image, rbd.NoSnapshot)
+		if err != nil {
+			return mapErr(err, "opening RBD image "+loc.image)
+		}
+		err = removeSnap(img, loc.snap)
+		img.Close()
+		if isErrno(err, syscall.EBUSY) {
+			return fmt.Errorf("%w: snapshot %s@%s has clones", stores.ErrInUse, loc.image, loc.snap)
+		}
+		if err != nil {
+			return mapErr(err, "removing snapshot "+loc.image+"@"+loc.snap)
+		}
+	}
+	err = rbd.RemoveImage(ioctx, loc.image)
+	switch {
+	case err == nil:
+		return nil
+	case isErrno(err, syscall.ENOTEMPTY):
+		// Other snapshots remain: keep them, in the trash.
+		if err := rbd.GetImage(ioctx, loc.image).Trash(0); err != nil {
+			if isErrno(err, syscall.EBUSY) {
+				return fmt.Errorf("%w: RBD image %s is in use", stores.ErrInUse, loc.image)
+			}
+			return mapErr(err, "moving RBD image "+loc.image+" to the trash")
+		}
+		return nil
+	case isErrno(err, syscall.EBUSY):
+		return fmt.Errorf("%w: RBD image %s is in use", stores.ErrInUse, loc.image)
+	}
+	return mapErr(err, "removing RBD image "+loc.image)
+}
+
+// Discard implements stores.Discarder: it removes image id with all its
+// snapshots, complete or not.
+func (d *Driver) Discard(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ioctx, err := d.ioctx(d.cfg.Pool)
+	if err != nil {
+		return err
+	}
+	if err := d.remove(ioctx, id); err != nil && !errors.Is(err, stores.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// IDs implements stores.Lister: the names of the images in the pool,
+// sorted. The pool may hold images that are not Glance's.
+func (d *Driver) IDs(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ioctx, err := d.ioctx(d.cfg.Pool)
+	if err != nil {
+		return nil, err
+	}
+	names, err := rbd.GetImageNames(ioctx)
+	if err != nil {
+		return nil, mapErr(err, "listing the images of pool "+d.cfg.Pool)
+	}
+	slices.Sort(names)
+	return names, nil
+}
