@@ -132,7 +132,7 @@ func serve(args []string, log *slog.Logger) error {
 		}
 	}
 
-	srv, err := newServer(ctx, cfg, d, log)
+	srv, stopImports, err := newServer(ctx, cfg, d, log)
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,8 @@ func serve(args []string, log *slog.Logger) error {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return nil
+	// Imports still running are cut short and reverted.
+	return stopImports(sctx)
 }
 
 func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
@@ -165,16 +166,17 @@ func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
 	})
 }
 
-// newServer wires the configured parts into an http.Server.
-func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logger) (*http.Server, error) {
+// newServer wires the configured parts into an http.Server; stopImports
+// ends the import service once the server no longer takes requests.
+func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logger) (
+	srv *http.Server, stopImports func(context.Context) error, err error) {
 	set, err := openStores(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	startRecovery(ctx, cfg, d, set, nil, log)
 	enf, err := loadPolicy(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	go func() {
 		if err := enf.Watch(ctx); err != nil && ctx.Err() == nil {
@@ -186,7 +188,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		rules, err = propprotect.Load(cfg.PropertyProtectionFile, cfg.PropertyProtectionRuleFormat,
 			func(c *domain.Caller, rule string) bool { return enf.Allowed(c, rule, policy.Target{}) })
 		if err != nil {
-			return nil, fmt.Errorf("property protections: %w", err)
+			return nil, nil, fmt.Errorf("property protections: %w", err)
 		}
 	}
 	gw := gateway.New(gateway.Config{
@@ -194,6 +196,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		Stores: set,
 		Location: location.Options{
 			HashAlgo:  cfg.HashingAlgorithm,
+			StageHost: cfg.SelfURL(),
 			Heartbeat: heartbeat(cfg),
 			Formats: inspect.Policy{
 				RequireFormatMatch: cfg.ImageFormat.RequireImageFormatMatch,
@@ -219,6 +222,11 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		},
 		Rules: rules,
 	})
+	imp, err := newImports(cfg, d, gw, set, enf, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	startRecovery(ctx, cfg, d, set, imp, log)
 	var auth api.Authenticator
 	switch cfg.PasteDeploy.Auth() {
 	case "noauth":
@@ -226,12 +234,12 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 	case "trusted-auth":
 		auth = api.TrustedHeaders(enf.IsAdmin)
 	default:
-		return nil, fmt.Errorf("[paste_deploy] flavor %q is not supported yet (use noauth or trusted-auth)", cfg.PasteDeploy.Flavor)
+		return nil, nil, fmt.Errorf("[paste_deploy] flavor %q is not supported yet (use noauth or trusted-auth)", cfg.PasteDeploy.Flavor)
 	}
 	var schema []byte
 	if cfg.SchemaImageFile != "" {
 		if schema, err = os.ReadFile(cfg.SchemaImageFile); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	h := api.New(gw, api.Options{
@@ -248,6 +256,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		MaxRequestIDLength:    cfg.MaxRequestIDLength,
 		Auth:                  auth,
 		Stores:                set,
+		Imports:               imp,
 		Authorize:             func(c *domain.Caller, rule string) bool { return enf.Allowed(c, rule, policy.Target{}) },
 		Logger:                log,
 	})
@@ -255,7 +264,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}, nil
+	}, imp.Close, nil
 }
 
 func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Enforcer, error) {
