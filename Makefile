@@ -19,6 +19,10 @@ run: build ## Build and start the embedded default (SQLite + ./data, 127.0.0.1:9
 build: ## Build bin/glance-api (pure Go, no cgo)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/glance-api
 
+.PHONY: build-ceph
+build-ceph: ## Build bin/glance-api with the rbd store (cgo; needs librados-dev and librbd-dev, see scripts/ceph-dev.sh)
+	CGO_ENABLED=1 $(GO) build -tags ceph,pacific -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/glance-api
+
 ##@ Test
 
 .PHONY: test
@@ -33,6 +37,11 @@ test-short: ## Run the fast tests only (no real CLIs, no glance-manage)
 test-mysql: ## Run every test on SQLite and on the local MariaDB (started or installed when missing)
 	scripts/ensure-mariadb.sh
 	GLANCE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' $(GO) test -shuffle=on -timeout 20m ./...
+
+.PHONY: test-ceph
+test-ceph: ## Run the rbd store's tests on a one-node Ceph cluster (scripts/ceph-dev.sh starts it, installing Ceph when missing)
+	eval "$$(scripts/ceph-dev.sh start)" && GLANCE_TEST_STRICT=1 $(GO) test -tags ceph,pacific -count=1 ./stores/rbd/ && \
+		GLANCE_TEST_STRICT=1 $(GO) test -tags ceph,pacific -count=1 -run 'RBD' ./cmd/glance-api/
 
 .PHONY: e2e
 e2e: ## Run the end-to-end suite: builds the binary and drives it over HTTP and with the real CLIs
