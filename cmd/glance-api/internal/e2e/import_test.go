@@ -28,37 +28,46 @@ type importServer struct {
 	*server
 	dir  string // images/ (or a/ and b/), staging/ are under it
 	conn string // its [database] connection
+	conf string // its glance-api.conf
 	web  *webServer
+	proc *process
 }
 
 // webServer serves image data on 127.0.0.1 for web-download.
 type webServer struct {
 	*httptest.Server
-	port  int
-	mu    sync.Mutex
-	files map[string][]byte
+	port     int
+	mu       sync.Mutex
+	handlers map[string]http.Handler
 }
 
 // put serves data at path.
 func (w *webServer) put(path string, data []byte) {
+	w.handle(path, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/octet-stream")
+		rw.Write(data)
+	}))
+}
+
+// handle serves path with h.
+func (w *webServer) handle(path string, h http.Handler) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.files[path] = data
+	w.handlers[path] = h
 }
 
 func newWebServer(t *testing.T) *webServer {
 	t.Helper()
-	w := &webServer{files: map[string][]byte{}}
+	w := &webServer{handlers: map[string]http.Handler{}}
 	w.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Lock()
-		data, ok := w.files[r.URL.Path]
+		h, ok := w.handlers[r.URL.Path]
 		w.mu.Unlock()
 		if !ok {
 			http.NotFound(rw, r)
 			return
 		}
-		rw.Header().Set("Content-Type", "application/octet-stream")
-		rw.Write(data)
+		h.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(w.Close)
 	w.port = w.Listener.Addr().(*net.TCPAddr).Port
@@ -68,6 +77,13 @@ func newWebServer(t *testing.T) *webServer {
 // startImportServer starts a server of the given flavor in its own
 // directory; multi gives it the file stores a (default) and b.
 func startImportServer(t *testing.T, name, flavor string, multi bool) *importServer {
+	t.Helper()
+	return startImportServerWith(t, name, flavor, multi, "")
+}
+
+// startImportServerWith is startImportServer with extra sections appended
+// to the configuration.
+func startImportServerWith(t *testing.T, name, flavor string, multi bool, extra string) *importServer {
 	t.Helper()
 	if suite.bin == "" {
 		t.Skip("needs our own binary to configure imports: GLANCE_E2E_ENDPOINT is set")
@@ -108,7 +124,7 @@ allowed_ports = 80,443,%d
 
 [taskflow_executor]
 max_workers = 2
-`, port, defaults, conn, stores, flavor, web.port)
+%s`, port, defaults, conn, stores, flavor, web.port, extra)
 	text = strings.ReplaceAll(text, "$dir", dir)
 	conf := filepath.Join(dir, "glance-api.conf")
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
@@ -117,19 +133,28 @@ max_workers = 2
 	if out, err := exec.Command(suite.bin, "db", "sync", "--config-file", conf).CombinedOutput(); err != nil {
 		t.Fatalf("db sync: %v\n%s", err, out)
 	}
-	logPath := filepath.Join(dir, "glance-api.log")
-	logf, err := os.Create(logPath)
+	s := &importServer{server: &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Trusted: flavor == "trusted-auth"},
+		dir: dir, conn: conn, conf: conf, web: web}
+	s.start(t)
+	return s
+}
+
+// start runs the server and waits until it answers.
+func (s *importServer) start(t *testing.T) {
+	t.Helper()
+	logPath := filepath.Join(s.dir, "glance-api.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(suite.bin, "--config-file", conf)
+	cmd := exec.Command(suite.bin, "--config-file", s.conf)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), log: logPath, done: make(chan struct{})}
+	p := &process{cmd: cmd, url: s.URL, log: logPath, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()
@@ -138,11 +163,15 @@ max_workers = 2
 	suite.mu.Lock()
 	suite.procs = append(suite.procs, p)
 	suite.mu.Unlock()
-	t.Cleanup(p.stop)
+	if s.proc == nil {
+		// Once: the images a test made are deleted through the server
+		// before it stops, whichever process serves then.
+		t.Cleanup(func() { s.proc.stop() })
+	}
+	s.proc = p
 	if err := waitReady(p.url, 30*time.Second, p.done); err != nil {
 		t.Fatalf("import server: %v\n--- log ---\n%s", err, tail(logPath))
 	}
-	return &importServer{server: &server{URL: p.url, Trusted: flavor == "trusted-auth"}, dir: dir, conn: conn, web: web}
 }
 
 // waitImage polls the image until its status is one of want, and returns
@@ -507,4 +536,57 @@ func TestImportCLI(t *testing.T) {
 			t.Errorf("image imported by the client: %v", got)
 		}
 	})
+}
+
+// TestImportShutdown stops a server while an import runs: the import is
+// cut short, its task failed and its image back in queued with nothing
+// staged, before the process exits.
+func TestImportShutdown(t *testing.T) {
+	s := startImportServer(t, "import-shutdown", "trusted-auth", false)
+	started := make(chan struct{})
+	var once sync.Once
+	// Part of the data, then nothing until the download is abandoned.
+	s.web.handle("/slow.raw", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10000000")
+		w.Write(make([]byte, 64<<10))
+		w.(http.Flusher).Flush()
+		once.Do(func() { close(started) })
+		<-r.Context().Done()
+	}))
+	id := s.rawImage(t, tenantA, nil)["id"].(string)
+	s.importImage(t, tenantA, id, map[string]any{"method": map[string]any{"name": "web-download",
+		"uri": s.web.URL + "/slow.raw"}}).want(t, 202)
+	<-started
+	s.proc.stop()
+	if !s.proc.cmd.ProcessState.Exited() {
+		t.Fatalf("the server did not exit by itself: %v", s.proc.cmd.ProcessState)
+	}
+	s.start(t)
+	img := s.show(t, tenantA, id)
+	if img["status"] != "queued" || img["size"] != nil {
+		t.Errorf("after shutdown: status %v size %v", img["status"], img["size"])
+	}
+	if _, ok := img["os_glance_import_task"]; ok {
+		t.Error("the import lock outlived the server")
+	}
+	tk := s.waitTask(t, tenantA, id)
+	if tk["status"] != "failure" || !strings.Contains(tk["message"].(string), "shutting down") {
+		t.Errorf("task after shutdown: %v", tk)
+	}
+	if left := s.staged(t); len(left) != 0 {
+		t.Errorf("staging still holds %v", left)
+	}
+}
+
+// TestImportPlugins runs an import with inject_image_metadata configured.
+func TestImportPlugins(t *testing.T) {
+	s := startImportServerWith(t, "import-plugins", "trusted-auth", false,
+		"\n[image_import_opts]\nimage_import_plugins = [inject_image_metadata]\n\n"+
+			"[inject_metadata_properties]\ninject = injected_by:e2e\n")
+	id := s.rawImage(t, tenantA, nil)["id"].(string)
+	s.stage(t, tenantA, id, []byte("plugged data")).want(t, 204)
+	s.importImage(t, tenantA, id, map[string]any{"method": map[string]any{"name": "glance-direct"}}).want(t, 202)
+	if img := s.waitImage(t, tenantA, id, "active"); img["injected_by"] != "e2e" {
+		t.Errorf("the plugin's property is missing: %v", img)
+	}
 }
