@@ -474,15 +474,15 @@ func (r *TaskRepo) Progress(ctx context.Context, id, message string) error {
 		if !r.mayView(owner) {
 			return domain.Errorf(domain.ErrForbidden, "Forbidding request, task %s is not visible", id)
 		}
-		res, err := run.exec(ctx, "UPDATE tasks SET updated_at = ? WHERE id = ? AND status = ?",
-			ts(r.d.taskTime(time.Now())), id, string(domain.TaskProcessing))
+		res, err := run.exec(ctx, "UPDATE tasks SET updated_at = ? WHERE id = ? AND status IN (?, ?)",
+			ts(r.d.taskTime(time.Now())), id, string(domain.TaskPending), string(domain.TaskProcessing))
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return domain.Errorf(domain.ErrConflict, "Task %s is %s, not processing", id, status)
+			return domain.Errorf(domain.ErrConflict, "Task %s has ended (%s)", id, status)
 		}
 		_, err = run.exec(ctx, "UPDATE task_info SET message = ? WHERE task_id = ?", message, id)
 		return err

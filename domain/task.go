@@ -216,9 +216,10 @@ type TaskRepo interface {
 	Save(ctx context.Context, t Task) error
 	// Remove soft-deletes a task: it is no longer found nor listed.
 	Remove(ctx context.Context, id string) error
-	// Progress sets the message of a processing task and refreshes its
-	// updated_at, leaving everything else as stored. It returns
-	// ErrConflict when the task is no longer processing.
+	// Progress sets the message of a pending or processing task and
+	// refreshes its updated_at, leaving everything else as stored: a live
+	// task shows it is alive. It returns ErrConflict when the task has
+	// ended.
 	Progress(ctx context.Context, id, message string) error
 }
 

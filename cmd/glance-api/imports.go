@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/glance-go/glance-go/cmd/glance-api/internal/config"
 	"github.com/glance-go/glance-go/db"
@@ -56,4 +57,45 @@ func newImports(cfg *config.Config, d *db.DB, gw *gateway.Gateway, set *stores.S
 		Touch:             touch,
 		Logger:            log,
 	}), nil
+}
+
+// recoverImports ends the imports a dead server left pending or running:
+// at start-up every one when the database is this server's alone, else
+// those whose task nobody has refreshed for [glance_go] recovery_lease;
+// then every recovery_interval, the latter.
+func recoverImports(ctx context.Context, cfg *config.Config, d *db.DB, imp *imports.Service, log *slog.Logger) {
+	lease := recoveryLease(cfg)
+	sweep := func(stale time.Time) {
+		n, err := imp.RecoverOrphans(ctx, stale)
+		if n > 0 {
+			log.Warn("ended the imports a dead server left", "tasks", n)
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Error("cannot end the imports a dead server left", "error", err)
+		}
+	}
+	if d.Exclusive() {
+		sweep(time.Time{})
+	} else {
+		sweep(time.Now().Add(-lease))
+	}
+	interval := time.Duration(cfg.Recovery.Interval) * time.Second
+	if cfg.Recovery.Interval == 0 {
+		interval = time.Minute
+	}
+	if interval <= 0 {
+		return
+	}
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				sweep(time.Now().Add(-lease))
+			}
+		}
+	}()
 }

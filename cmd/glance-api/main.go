@@ -226,6 +226,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 	if err != nil {
 		return nil, nil, err
 	}
+	recoverImports(ctx, cfg, d, imp, log)
 	startRecovery(ctx, cfg, d, set, imp, log)
 	var auth api.Authenticator
 	switch cfg.PasteDeploy.Auth() {

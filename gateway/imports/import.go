@@ -162,7 +162,7 @@ func (s *Service) Import(ctx context.Context, c *domain.Caller, id string, req d
 		// Glance copies with an admin context once copy_image allowed it.
 		f.caller = admin
 	}
-	err = s.spawn(f.run, f.abandon)
+	err = s.spawn(task.ID, f.run, f.abandon)
 	if err != nil {
 		f.abandon()
 	}

@@ -902,3 +902,49 @@ func (e *env) upload2(t *testing.T, id string, data []byte, store string) {
 		t.Fatalf("import to %s: %v", store, err)
 	}
 }
+
+func TestRecoverOrphans(t *testing.T) {
+	e := newEnv(t, false, nil)
+	ctx := context.Background()
+	// A server died with an import queued but not begun: the image still
+	// waits, staged, with the lock held by the pending task.
+	id := e.create(t, owner, nil)
+	e.stage(t, id, []byte("staged"))
+	tk, _ := domain.NewTask(domain.TaskTypeImageImport, owner, id, map[string]any{
+		"image_id": id, "backend": []any{nil},
+		"import_req": map[string]any{"method": map[string]any{"name": "glance-direct"}},
+	})
+	if err := e.db.Tasks(admin).Add(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetPropertyAtomic(ctx, id, imports.LockProperty, tk.ID); err != nil {
+		t.Fatal(err)
+	}
+	// A task whose image went away meanwhile.
+	lost, _ := domain.NewTask(domain.TaskTypeImageImport, owner, "00000000-0000-4000-8000-000000000000", nil)
+	_ = lost.Begin()
+	if err := e.db.Tasks(admin).Add(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	// Tasks updated since the cut-off are alive: left alone.
+	if n, err := e.svc.RecoverOrphans(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("RecoverOrphans with a lease = %d, %v; want nothing ended", n, err)
+	}
+	n, err := e.svc.RecoverOrphans(ctx, time.Time{})
+	if err != nil || n != 2 {
+		t.Fatalf("RecoverOrphans = %d, %v; want 2 tasks ended", n, err)
+	}
+	e.checkReverted(t, id)
+	for _, tid := range []string{tk.ID, lost.ID} {
+		got, err := e.db.Tasks(admin).Get(ctx, tid)
+		if err != nil || got.Status != domain.TaskFailure || !strings.Contains(got.Message, "interrupted") {
+			t.Errorf("task %s = %+v, %v", tid, got, err)
+		}
+	}
+	// The image can be staged and imported again.
+	e.stage(t, id, []byte("again"))
+	if err := e.svc.Import(ctx, owner, id, request(domain.ImportGlanceDirect, nil)); err != nil {
+		t.Fatal(err)
+	}
+	e.checkActive(t, id, []byte("again"), "a")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/glance-go/glance-go/domain"
 	"github.com/glance-go/glance-go/stores"
@@ -22,20 +23,88 @@ var errDead = domain.Errorf(domain.ErrUnavailable, "The import was interrupted: 
 // is removed, the lock released and the task failed.
 func (s *Service) RevertDeadImport(ctx context.Context, img domain.Image) error {
 	m := img.Meta()
-	admin := &domain.Caller{IsAdmin: true, Roles: []string{"admin"}}
-	f := &flow{s: s, caller: admin, origin: admin, admin: admin, imageID: m.ID, prepared: true, staged: true,
-		req: domain.ImportRequest{AllStoresMustSucceed: true}}
+	var task domain.Task
 	if id := m.Properties[LockProperty]; id != "" {
-		t, err := s.cfg.DB.Tasks(admin).Get(ctx, id)
+		t, err := s.cfg.DB.Tasks(recoverer).Get(ctx, id)
 		switch {
 		case err == nil:
-			f.task = t
+			task = t
 		case errors.Is(err, domain.ErrNotFound):
-			f.task = domain.Task{ID: id, Status: domain.TaskProcessing}
+			task = domain.Task{ID: id, Status: domain.TaskProcessing}
 		default:
 			return err
 		}
 	}
+	return s.revertDead(ctx, m, task)
+}
+
+// recoverer is who reverts the imports of dead servers.
+var recoverer = &domain.Caller{IsAdmin: true, Roles: []string{"admin"}}
+
+// RecoverOrphans fails the import tasks that a dead server left pending or
+// processing, and reverts their images as RevertDeadImport does, whether
+// the import had begun or not (a glance-direct import whose image is still
+// uploading goes back to queued without its staged data). A task counts as
+// dead when it was last updated before stale: a live one, waiting or
+// running, refreshes itself every Heartbeat. The zero stale takes every
+// such task: use it only when no other server can be running imports on
+// the database (at start-up, on a database the server owns alone). It
+// returns how many tasks it ended.
+func (s *Service) RecoverOrphans(ctx context.Context, stale time.Time) (int, error) {
+	tasks := s.cfg.DB.Tasks(recoverer)
+	n := 0
+	for _, st := range []domain.TaskStatus{domain.TaskPending, domain.TaskProcessing} {
+		marker := ""
+		for {
+			page, err := tasks.List(ctx, domain.TaskQuery{Limit: 100, Status: st, Type: domain.TaskTypeImageImport,
+				SortKey: "created_at", SortDir: "asc", Marker: marker})
+			if err != nil {
+				return n, err
+			}
+			for _, stub := range page {
+				if !stale.IsZero() && !stub.UpdatedAt.Before(stale) {
+					continue
+				}
+				t, err := tasks.Get(ctx, stub.ID)
+				if err != nil {
+					return n, err
+				}
+				if err := s.recoverTask(ctx, t); err != nil {
+					return n, err
+				}
+				n++
+			}
+			if len(page) < 100 {
+				break
+			}
+			marker = page[len(page)-1].ID
+		}
+	}
+	return n, nil
+}
+
+// recoverTask ends one orphaned import task.
+func (s *Service) recoverTask(ctx context.Context, t domain.Task) error {
+	repo, _ := s.cfg.Gateway.Images(recoverer)
+	img, err := repo.Get(ctx, t.ImageID)
+	if err == nil && img.Meta().Properties[LockProperty] == t.ID {
+		return s.revertDead(ctx, img.Meta(), t)
+	}
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
+		return err
+	}
+	// The image is gone, or no longer this task's: only the task is left.
+	if err := t.Fail(errDead.Error(), s.cfg.TaskTTL); err != nil {
+		return nil
+	}
+	return s.cfg.DB.Tasks(recoverer).Save(ctx, t)
+}
+
+// revertDead reverts the import of task on image m, a task no server runs.
+func (s *Service) revertDead(ctx context.Context, m domain.Meta, task domain.Task) error {
+	admin := recoverer
+	f := &flow{s: s, caller: admin, origin: admin, admin: admin, imageID: m.ID, prepared: true, staged: true,
+		req: domain.ImportRequest{AllStoresMustSucceed: true}, task: task}
 	f.recall()
 	pending := splitStores(m.Properties[ImportingProperty])
 	failed := splitStores(m.Properties[FailedProperty])

@@ -222,8 +222,9 @@ func elevated(c *domain.Caller) *domain.Caller {
 
 // spawn runs fn on a worker once one is free. fn's context is the
 // service's, cancelled by Close; when the service closes before a worker
-// is free, abandoned runs instead.
-func (s *Service) spawn(fn func(ctx context.Context), abandoned func()) error {
+// is free, abandoned runs instead. While it waits, the pending task taskID
+// is kept alive every Heartbeat.
+func (s *Service) spawn(taskID string, fn func(ctx context.Context), abandoned func()) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -232,11 +233,21 @@ func (s *Service) spawn(fn func(ctx context.Context), abandoned func()) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		select {
-		case s.slots <- struct{}{}:
-		case <-s.ctx.Done():
-			abandoned()
-			return
+		tick := time.NewTicker(s.cfg.Heartbeat)
+		defer tick.Stop()
+	wait:
+		for {
+			select {
+			case s.slots <- struct{}{}:
+				break wait
+			case <-s.ctx.Done():
+				abandoned()
+				return
+			case <-tick.C:
+				if err := s.cfg.DB.Tasks(recoverer).Progress(s.ctx, taskID, ""); err != nil && s.ctx.Err() == nil {
+					s.log.Warn("cannot keep a waiting task alive", "task_id", taskID, "error", err)
+				}
+			}
 		}
 		defer func() { <-s.slots }()
 		if s.ctx.Err() != nil {

@@ -49,7 +49,7 @@ func (s *Service) CreateTask(ctx context.Context, c *domain.Caller, typ string, 
 		}
 		s.legacyImport(ctx, &caller, task, uri)
 	}
-	if err := s.spawn(run, func() { fail(errShutdown.Error()) }); err != nil {
+	if err := s.spawn(task.ID, run, func() { fail(errShutdown.Error()) }); err != nil {
 		fail(errShutdown.Error())
 		return domain.Task{}, err
 	}
