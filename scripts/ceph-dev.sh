@@ -17,6 +17,7 @@
 #
 # Settings (environment): CEPH_DEV_DIR, CEPH_DEV_MON_PORT (3300; the v1 port is
 # the next one), CEPH_DEV_OSD_PORTS (6800-6899), CEPH_DEV_STORE_MB (3072),
+# CEPH_DEV_OP_TIMEOUT (seconds before a client gives up on a down osd or mon; 20),
 # CEPH_DEV_NO_INSTALL=1 (fail instead of calling apt-get).
 set -euo pipefail
 
@@ -26,6 +27,7 @@ dir=${dir%/}
 mon_port=${CEPH_DEV_MON_PORT:-3300}
 osd_ports=${CEPH_DEV_OSD_PORTS:-6800-6899}
 store_mb=${CEPH_DEV_STORE_MB:-3072}
+op_timeout=${CEPH_DEV_OP_TIMEOUT:-20}
 pool=images
 user=glance
 conf=$dir/ceph.conf
@@ -174,6 +176,12 @@ mon data avail warn = 2
 mon data avail crit = 1
 # no mgr runs: keep the mon from reporting it missing
 mon mgr mkfs grace = 315360000
+
+[client]
+# fail an operation after this long instead of waiting for ever for an
+# osd or mon that is down, so that the API answers with an error
+rados osd op timeout = $op_timeout
+rados mon op timeout = $op_timeout
 
 [mon]
 mon data = $dir/\$name

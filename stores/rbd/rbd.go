@@ -98,6 +98,14 @@ type Driver struct {
 	fsid   string
 	ioctxs map[string]*rados.IOContext // by pool
 	closed bool
+
+	// Removals of partial images that failed, retried in the background.
+	retrying map[string]bool
+	stop     chan struct{} // closed by Close
+	retries  sync.WaitGroup
+
+	// retryDelay is the first pause between removal attempts.
+	retryDelay time.Duration
 }
 
 var (
@@ -125,7 +133,8 @@ func New(cfg Config) (*Driver, error) {
 	case cfg.InFlight < 1:
 		return nil, fmt.Errorf("stores/rbd: %d writes in flight: at least 1 is needed", cfg.InFlight)
 	}
-	return &Driver{cfg: cfg, order: order, ioctxs: map[string]*rados.IOContext{}}, nil
+	return &Driver{cfg: cfg, order: order, ioctxs: map[string]*rados.IOContext{},
+		retrying: map[string]bool{}, stop: make(chan struct{}), retryDelay: time.Second}, nil
 }
 
 // ConfigFromOptions reads a configuration section's RBD options; invalid
@@ -184,8 +193,17 @@ func (d *Driver) ChunkSize() int { return d.cfg.ChunkSize }
 // Schemes implements stores.Driver.
 func (d *Driver) Schemes() []string { return []string{"rbd"} }
 
-// Close closes the cluster connection. Calls after it fail.
+// Close stops the background removals and closes the cluster connection.
+// Calls after it fail.
 func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	close(d.stop)
+	d.mu.Unlock()
+	d.retries.Wait()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, io := range d.ioctxs {
@@ -245,6 +263,11 @@ func (d *Driver) dial() (*rados.Conn, error) {
 		err = conn.ReadConfigFile(d.cfg.ConfFile)
 	} else {
 		err = conn.ReadDefaultConfigFile()
+	}
+	if err == nil {
+		// Breaking a lock must not fence the client that held it when that
+		// client is this very connection (see breakOwnLocks).
+		err = conn.SetConfigOption("rbd_blocklist_on_break_lock", "false")
 	}
 	if err == nil && d.cfg.ConnectTimeout > 0 {
 		err = conn.SetConfigOption("client_mount_timeout", strconv.Itoa(int(d.cfg.ConnectTimeout/time.Second)))
@@ -435,11 +458,49 @@ func (d *Driver) Put(ctx context.Context, id string, r io.Reader, size int64) (s
 	n, err := d.fill(ctx, ioctx, id, r, size)
 	if err != nil {
 		if derr := d.remove(ioctx, id); derr != nil && !errors.Is(derr, stores.ErrNotFound) {
-			err = fmt.Errorf("%w (and removing the partial RBD image failed: %v)", err, derr)
+			d.removeLater(ioctx, id)
+			err = fmt.Errorf("%w (removing the partial RBD image failed, and is retried in the background: %v)", err, derr)
 		}
 		return stores.Object{}, err
 	}
 	return stores.Object{URL: u, Size: n}, nil
+}
+
+// removeLater keeps trying to remove the partial image id, in the
+// background, while the cluster does not answer (an OSD down during a Put):
+// after a pause that doubles from retryDelay up to a minute, for an hour at
+// most, or until Close. Crash recovery's Discard is the last resort.
+func (d *Driver) removeLater(ioctx *rados.IOContext, id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || d.retrying[id] {
+		return
+	}
+	d.retrying[id] = true
+	d.retries.Add(1)
+	go func() {
+		defer d.retries.Done()
+		defer func() {
+			d.mu.Lock()
+			delete(d.retrying, id)
+			d.mu.Unlock()
+		}()
+		pause := d.retryDelay
+		deadline := time.Now().Add(time.Hour)
+		for time.Now().Before(deadline) {
+			t := time.NewTimer(pause)
+			select {
+			case <-d.stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			if err := d.remove(ioctx, id); err == nil || errors.Is(err, stores.ErrNotFound) {
+				return
+			}
+			pause = min(2*pause, time.Minute)
+		}
+	}()
 }
 
 // fill writes r into the new image id, sizes it, and creates and protects
@@ -548,7 +609,11 @@ func (d *Driver) remove(ioctx *rados.IOContext, id string) error {
 	if err != nil {
 		return mapErr(err, "opening RBD image "+id)
 	}
-	snaps, err := img.GetSnapshotNames()
+	err = d.breakOwnLocks(img)
+	var snaps []rbd.SnapInfo
+	if err == nil {
+		snaps, err = img.GetSnapshotNames()
+	}
 	if err == nil {
 		for _, s := range snaps {
 			if err = removeSnap(img, s.Name); err != nil {
@@ -564,6 +629,32 @@ func (d *Driver) remove(ioctx *rados.IOContext, id string) error {
 	}
 	if err := rbd.RemoveImage(ioctx, id); err != nil {
 		return mapErr(err, "removing RBD image "+id)
+	}
+	return nil
+}
+
+// breakOwnLocks breaks the locks on img that this driver's own connection
+// holds: the exclusive lock of a write whose close failed while the
+// cluster did not answer stays with the connection, and would keep the
+// partial image from being removed. Locks of other clients are left alone.
+// librbd would otherwise blocklist the lock's holder, that is this
+// connection, which dial prevents with rbd_blocklist_on_break_lock.
+func (d *Driver) breakOwnLocks(img *rbd.Image) error {
+	conn, _, err := d.connect()
+	if err != nil {
+		return err
+	}
+	_, lockers, err := img.ListLockers()
+	if err != nil {
+		return err
+	}
+	self := "client." + strconv.FormatUint(conn.GetInstanceID(), 10)
+	for _, l := range lockers {
+		if l.Client == self {
+			if err := img.BreakLock(l.Client, l.Cookie); err != nil && !isErrno(err, syscall.ENOENT) {
+				return err
+			}
+		}
 	}
 	return nil
 }
