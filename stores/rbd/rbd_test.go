@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -408,4 +409,64 @@ func TestOneConnection(t *testing.T) {
 	if err != nil || c1 != c2 {
 		t.Errorf("the driver opened a second connection (%p, then %p, %v)", c1, c2, err)
 	}
+}
+
+// BenchmarkPut writes 256 MiB images in 8 MiB chunks, with one write in
+// flight as glance_store does, and with several.
+func BenchmarkPut(b *testing.B) {
+	data := storetest.Pattern(256 << 20)
+	for _, inflight := range []int{1, DefaultInFlight} {
+		b.Run(strconv.Itoa(inflight)+" in flight", func(b *testing.B) {
+			d := newBenchDriver(b, inflight)
+			b.SetBytes(int64(len(data)))
+			for i := range b.N {
+				obj, err := d.Put(context.Background(), "bench-"+strconv.Itoa(i), bytes.NewReader(data), 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := d.Delete(context.Background(), obj.URL); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGet reads a 256 MiB image.
+func BenchmarkGet(b *testing.B) {
+	data := storetest.Pattern(256 << 20)
+	d := newBenchDriver(b, DefaultInFlight)
+	obj, err := d.Put(context.Background(), "bench-get", bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Delete(context.Background(), obj.URL)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for range b.N {
+		rc, err := d.Get(context.Background(), obj.URL, 0, -1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			b.Fatal(err)
+		}
+		rc.Close()
+	}
+}
+
+// newBenchDriver returns a driver on the pool itself with the default
+// chunk size; the benchmarks remove what they write.
+func newBenchDriver(b *testing.B, inflight int) *Driver {
+	conf := os.Getenv("GLANCE_TEST_RBD_CONF")
+	if conf == "" {
+		b.Skip("no Ceph cluster configured: run eval \"$(scripts/ceph-dev.sh start)\"")
+	}
+	d, err := New(Config{ConfFile: conf, User: os.Getenv("GLANCE_TEST_RBD_USER"),
+		Pool: cmp(os.Getenv("GLANCE_TEST_RBD_POOL"), DefaultPool), InFlight: inflight})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	return d
 }
