@@ -44,7 +44,7 @@ func TestOpenMultiStoreRBD(t *testing.T) {
 		t.Fatalf("backend fast is a %T", fast.Driver)
 	}
 	defer d.Close()
-	if p := fast.Properties; p["chunk_size"] != 1<<20 || p["thin_provisioning"] != true {
+	if p := fast.Properties; p["chunk_size"] != 1<<20 || p["thin_provisioning"] != true || p["fsid"] == nil {
 		t.Errorf("properties %v", p)
 	}
 	var rnd [8]byte

@@ -171,8 +171,23 @@ func open(o *stores.Options) (*stores.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Like glance_store, learn the cluster's fsid at start-up for
+	// /v2/info/stores/detail, but do not wait long for a cluster that is
+	// down: the store works without it and connects when first used.
+	connected := make(chan struct{})
+	go func() {
+		defer close(connected)
+		d.connect()
+	}()
+	select {
+	case <-connected:
+	case <-time.After(startupConnectWait):
+	}
 	return &stores.Backend{Driver: d, Properties: d.Properties()}, nil
 }
+
+// startupConnectWait is how long opening the store waits for the cluster.
+const startupConnectWait = 5 * time.Second
 
 // Properties returns what /v2/info/stores/detail shows of the store: the
 // chunk size, pool, thin provisioning and, once connected, the fsid.
@@ -371,8 +386,9 @@ func (d *Driver) URL(id string) (string, error) {
 	return location{fsid: fsid, pool: d.cfg.Pool, image: id, snap: SnapName}.String(), nil
 }
 
-// resolve parses url and opens the I/O context of its pool. A location of
-// another cluster is not found here.
+// resolve parses url and opens the I/O context of its pool. Like
+// glance_store, it ignores the location's fsid: a pool moved to a new
+// cluster keeps the locations recorded before.
 func (d *Driver) resolve(u string) (location, *rados.IOContext, error) {
 	loc, err := parseURL(u)
 	if err != nil {
@@ -380,13 +396,6 @@ func (d *Driver) resolve(u string) (location, *rados.IOContext, error) {
 	}
 	if loc.pool == "" {
 		loc.pool = d.cfg.Pool
-	}
-	_, fsid, err := d.connect()
-	if err != nil {
-		return loc, nil, err
-	}
-	if loc.fsid != "" && loc.fsid != fsid {
-		return loc, nil, fmt.Errorf("%w: %s is in another ceph cluster (fsid %s, ours %s)", stores.ErrNotFound, u, loc.fsid, fsid)
 	}
 	io, err := d.ioctx(loc.pool)
 	return loc, io, err

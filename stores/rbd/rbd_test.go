@@ -216,14 +216,15 @@ func TestLocation(t *testing.T) {
 		t.Errorf("snapshot %q protected = %v, %v; want true", SnapName, protected, err)
 	}
 	// glance_store's short form names the image in the store's pool and
-	// reads its head.
-	if got := read(t, d, "rbd://0b6f8c2e-img"); !bytes.Equal(got, data) {
-		t.Errorf("Get(rbd://<image>) = %d bytes, want %d", len(got), len(data))
+	// reads its head; like glance_store, the driver ignores the fsid.
+	for _, u := range []string{"rbd://0b6f8c2e-img", "rbd://00000000-0000-0000-0000-000000000000/" + d.cfg.Pool + "/0b6f8c2e-img/snap"} {
+		if got := read(t, d, u); !bytes.Equal(got, data) {
+			t.Errorf("Get(%s) = %d bytes, want %d", u, len(got), len(data))
+		}
 	}
 	for _, u := range []string{
 		"rbd://" + fsid + "/" + d.cfg.Pool + "/nosuch/snap",
 		"rbd://" + fsid + "/nosuchpool/0b6f8c2e-img/snap",
-		"rbd://00000000-0000-0000-0000-000000000000/" + d.cfg.Pool + "/0b6f8c2e-img/snap",
 		"rbd://nosuch",
 	} {
 		if _, err := d.Size(context.Background(), u); !errors.Is(err, stores.ErrNotFound) {
