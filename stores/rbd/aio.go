@@ -12,6 +12,8 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"syscall"
 	"unsafe"
 
@@ -164,5 +166,180 @@ func (w *writer) close() error {
 		C.free(p)
 	}
 	w.all, w.free = nil, nil
+	return err
+}
+
+// aioReader reads a range of an image, opened read-only at a snapshot,
+// with up to max chunk reads in flight ahead of what the caller consumed.
+// Like writer, it uses C buffers and belongs to one goroutine at a time.
+type aioReader struct {
+	img       C.rbd_image_t
+	chunk     int
+	max       int
+	next, end int64 // the next byte to ask for, and the end of the range
+	all       []unsafe.Pointer
+	free      [][]byte
+	pending   []aioRead
+	cur       []byte // data read, not yet consumed
+	curBuf    []byte // the buffer cur lies in
+	err       error
+	closed    bool
+}
+
+type aioRead struct {
+	c   C.rbd_completion_t
+	buf []byte // the whole chunk buffer
+	n   int    // bytes asked for
+}
+
+// openReader opens image name at snapshot snap ("" for the image itself)
+// read-only and returns its size.
+func openReader(ioctx *rados.IOContext, name, snap string, chunk, max int) (*aioReader, int64, error) {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var csnap *C.char
+	if snap != "" {
+		csnap = C.CString(snap)
+		defer C.free(unsafe.Pointer(csnap))
+	}
+	r := &aioReader{chunk: chunk, max: max}
+	if ret := C.rbd_open_read_only(C.rados_ioctx_t(ioctx.Pointer()), cname, &r.img, csnap); ret < 0 {
+		return nil, 0, errnoErr(ret)
+	}
+	var size C.uint64_t
+	if ret := C.rbd_get_size(r.img, &size); ret < 0 {
+		C.rbd_close(r.img)
+		return nil, 0, errnoErr(ret)
+	}
+	return r, int64(size), nil
+}
+
+// start limits the reads to [off, end) and sends the first ones.
+func (r *aioReader) start(off, end int64) {
+	r.next, r.end = off, end
+	r.submit()
+}
+
+// submit sends reads until max are in flight or the range is covered.
+func (r *aioReader) submit() {
+	for r.err == nil && r.next < r.end && len(r.pending) < r.max {
+		var buf []byte
+		if n := len(r.free); n > 0 {
+			buf, r.free = r.free[n-1], r.free[:n-1]
+		} else {
+			p := C.malloc(C.size_t(r.chunk))
+			if p == nil {
+				r.err = errors.New("stores/rbd: out of memory for a read buffer")
+				return
+			}
+			r.all = append(r.all, p)
+			buf = unsafe.Slice((*byte)(p), r.chunk)
+		}
+		n := int(min(int64(r.chunk), r.end-r.next))
+		var c C.rbd_completion_t
+		if ret := C.rbd_aio_create_completion(nil, nil, &c); ret < 0 {
+			r.free = append(r.free, buf)
+			r.err = errnoErr(ret)
+			return
+		}
+		if ret := C.rbd_aio_read(r.img, C.uint64_t(r.next), C.size_t(n), (*C.char)(unsafe.Pointer(unsafe.SliceData(buf))), c); ret < 0 {
+			C.rbd_aio_release(c)
+			r.free = append(r.free, buf)
+			r.err = errnoErr(ret)
+			return
+		}
+		r.pending = append(r.pending, aioRead{c: c, buf: buf, n: n})
+		r.next += int64(n)
+	}
+}
+
+// fill makes cur the next chunk, waiting for its read.
+func (r *aioReader) fill() error {
+	if r.curBuf != nil {
+		r.free = append(r.free, r.curBuf)
+		r.curBuf = nil
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if len(r.pending) == 0 {
+		return io.EOF
+	}
+	p := r.pending[0]
+	r.pending = r.pending[1:]
+	C.rbd_aio_wait_for_complete(p.c)
+	ret := C.rbd_aio_get_return_value(p.c)
+	C.rbd_aio_release(p.c)
+	switch {
+	case ret < 0:
+		r.free = append(r.free, p.buf)
+		r.err = mapErr(syscall.Errno(-ret), "reading RBD image")
+		return r.err
+	case int(ret) != p.n:
+		r.free = append(r.free, p.buf)
+		r.err = fmt.Errorf("stores/rbd: short read: %d of %d bytes", ret, p.n)
+		return r.err
+	}
+	r.cur, r.curBuf = p.buf[:p.n], p.buf
+	r.submit()
+	return nil
+}
+
+// Read implements io.Reader.
+func (r *aioReader) Read(p []byte) (int, error) {
+	if r.closed {
+		return 0, errors.New("stores/rbd: read after close")
+	}
+	for len(r.cur) == 0 {
+		if err := r.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
+}
+
+// WriteTo writes the rest of the range to w, a chunk at a time, straight
+// from the read buffers.
+func (r *aioReader) WriteTo(w io.Writer) (int64, error) {
+	if r.closed {
+		return 0, errors.New("stores/rbd: read after close")
+	}
+	var total int64
+	for {
+		for len(r.cur) == 0 {
+			if err := r.fill(); err == io.EOF {
+				return total, nil
+			} else if err != nil {
+				return total, err
+			}
+		}
+		n, err := w.Write(r.cur)
+		total += int64(n)
+		r.cur = r.cur[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Close waits for the reads in flight, closes the image and frees the
+// buffers.
+func (r *aioReader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	for _, p := range r.pending {
+		C.rbd_aio_wait_for_complete(p.c)
+		C.rbd_aio_release(p.c)
+	}
+	r.pending = nil
+	err := errnoErr(C.rbd_close(r.img))
+	for _, p := range r.all {
+		C.free(p)
+	}
+	r.all, r.free, r.cur, r.curBuf = nil, nil, nil, nil
 	return err
 }

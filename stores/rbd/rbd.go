@@ -682,12 +682,13 @@ func removeSnap(img *rbd.Image, name string) error {
 	return nil
 }
 
-// Get implements stores.Driver: it reads from the location's snapshot.
+// Get implements stores.Driver: it reads from the location's snapshot,
+// with several chunk reads in flight ahead of the caller.
 func (d *Driver) Get(ctx context.Context, u string, off, n int64) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	img, size, err := d.openRead(u)
+	r, size, err := d.openRead(u)
 	if err != nil {
 		return nil, err
 	}
@@ -696,99 +697,21 @@ func (d *Driver) Get(ctx context.Context, u string, off, n int64) (io.ReadCloser
 	if n >= 0 && off+n < size {
 		end = off + n
 	}
-	return &reader{img: img, off: off, end: end, chunk: d.cfg.ChunkSize}, nil
+	r.start(off, end)
+	return r, nil
 }
 
 // openRead opens the image (at its snapshot) of a location read-only.
-func (d *Driver) openRead(u string) (*rbd.Image, int64, error) {
+func (d *Driver) openRead(u string) (*aioReader, int64, error) {
 	loc, ioctx, err := d.resolve(u)
 	if err != nil {
 		return nil, 0, err
 	}
-	snap := rbd.NoSnapshot
-	if loc.snap != "" {
-		snap = loc.snap
-	}
-	img, err := rbd.OpenImageReadOnly(ioctx, loc.image, snap)
+	r, size, err := openReader(ioctx, loc.image, loc.snap, d.cfg.ChunkSize, d.cfg.InFlight)
 	if err != nil {
 		return nil, 0, mapErr(err, "opening RBD image "+loc.image)
 	}
-	size, err := img.GetSize()
-	if err != nil {
-		img.Close()
-		return nil, 0, mapErr(err, "RBD image "+loc.image)
-	}
-	return img, int64(size), nil
-}
-
-// reader reads an image from off to end in chunks of chunk bytes.
-type reader struct {
-	img      *rbd.Image
-	off, end int64
-	chunk    int
-	buf      []byte // read, not yet returned
-	space    []byte
-}
-
-func (r *reader) fill() error {
-	k := int(min(int64(r.chunk), r.end-r.off))
-	if r.space == nil {
-		r.space = make([]byte, min(int64(r.chunk), r.end-r.off))
-	}
-	n, err := r.img.ReadAt(r.space[:k], r.off)
-	if err != nil && !(err == io.EOF && n == k) {
-		return mapErr(err, "reading RBD image")
-	}
-	if n < k {
-		return fmt.Errorf("stores/rbd: short read at byte %d: %d of %d bytes", r.off, n, k)
-	}
-	r.off += int64(n)
-	r.buf = r.space[:n]
-	return nil
-}
-
-func (r *reader) Read(p []byte) (int, error) {
-	if len(r.buf) == 0 {
-		if r.off >= r.end {
-			return 0, io.EOF
-		}
-		if err := r.fill(); err != nil {
-			return 0, err
-		}
-	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
-}
-
-// WriteTo writes the rest of the range to w, a chunk at a time.
-func (r *reader) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for {
-		if len(r.buf) == 0 {
-			if r.off >= r.end {
-				return total, nil
-			}
-			if err := r.fill(); err != nil {
-				return total, err
-			}
-		}
-		n, err := w.Write(r.buf)
-		total += int64(n)
-		r.buf = r.buf[n:]
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
-func (r *reader) Close() error {
-	if r.img == nil {
-		return nil
-	}
-	err := r.img.Close()
-	r.img = nil
-	return err
+	return r, size, nil
 }
 
 // Size implements stores.Driver.
@@ -796,11 +719,11 @@ func (d *Driver) Size(ctx context.Context, u string) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	img, size, err := d.openRead(u)
+	r, size, err := d.openRead(u)
 	if err != nil {
 		return 0, err
 	}
-	img.Close()
+	r.Close()
 	return size, nil
 }
 
