@@ -16,15 +16,18 @@
 // of the snapshot exist it answers stores.ErrInUse and keeps the image; if
 // snapshots other than "snap" exist, the image goes to the RBD trash.
 //
-// Unlike glance_store, which writes one chunk at a time, Put keeps several
-// chunk writes in flight with librbd's asynchronous API, and the driver
-// keeps one cluster connection, opened at first use, for all its work.
+// Unlike glance_store, which writes and reads one chunk at a time, Put
+// keeps several chunk writes in flight with librbd's asynchronous API, Get
+// as many reads ahead of its caller, and the driver keeps one cluster
+// connection, opened at start-up or first use, for all its work.
 //
 // # What a failure leaves
 //
-// A Put that fails or is cancelled removes the image it created. A process
-// killed in the middle of a Put leaves an image named by the id, usually
-// without its snapshot; crash recovery removes it with Discard.
+// A Put that fails or is cancelled removes the image it created; when the
+// cluster does not answer (an OSD down), the removal is retried in the
+// background until it does. A process killed in the middle of a Put leaves
+// an image named by the id, usually without its snapshot; crash recovery
+// removes it with Discard.
 package rbd
 
 import (

@@ -1,0 +1,78 @@
+//go:build ceph
+
+package rbd
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glance-go/glance-go/stores"
+)
+
+func TestConfigFromOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		values  map[string]string
+		want    Config
+		wantErr string
+	}{
+		{"defaults", nil, Config{Pool: "images", ChunkSize: 8 << 20}, ""},
+		{"everything", map[string]string{
+			"rbd_store_pool": "glance", "rbd_store_user": "glance", "rbd_store_ceph_conf": "/etc/ceph/x.conf",
+			"rbd_store_chunk_size": "32", "rados_connect_timeout": "7", "rbd_thin_provisioning": "yes",
+		}, Config{Pool: "glance", User: "glance", ConfFile: "/etc/ceph/x.conf", ChunkSize: 32 << 20,
+			ConnectTimeout: 7 * time.Second, ThinProvisioning: true}, ""},
+		{"no connect timeout", map[string]string{"rados_connect_timeout": "-1"}, Config{Pool: "images", ChunkSize: 8 << 20}, ""},
+		{"chunk size zero", map[string]string{"rbd_store_chunk_size": "0"}, Config{}, "rbd_store_chunk_size"},
+		{"chunk size too big", map[string]string{"rbd_store_chunk_size": "64"}, Config{}, "rbd_store_chunk_size"},
+		{"chunk size not a number", map[string]string{"rbd_store_chunk_size": "8M"}, Config{}, "not an integer"},
+		{"empty pool", map[string]string{"rbd_store_pool": ""}, Config{}, "rbd_store_pool"},
+		{"bad boolean", map[string]string{"rbd_thin_provisioning": "maybe"}, Config{}, "not a boolean"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := &stores.Options{Section: "fast", Values: tc.values}
+			got := ConfigFromOptions(o)
+			err := o.Err()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "[fast]") {
+					t.Fatalf("error %v, want one about %q in [fast]", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ConfigFromOptions = %+v, %v; want %+v", got, err, tc.want)
+			}
+			if u := o.Unused(); len(u) > 0 {
+				t.Errorf("options not read: %q", u)
+			}
+		})
+	}
+}
+
+func TestNewRefuses(t *testing.T) {
+	for _, cfg := range []Config{{ChunkSize: 1 << 11}, {ChunkSize: 64 << 20}, {ChunkSize: -1}, {InFlight: -1}} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+	d, err := New(Config{ChunkSize: 3 << 20})
+	if err != nil || d.order != 21 || d.ChunkSize() != 3<<20 {
+		t.Errorf("3 MiB chunks: order %d, chunk %d, %v; want 21 (objects of 2 MiB), 3 MiB", d.order, d.ChunkSize(), err)
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	b, err := stores.Open("fast", "rbd", &stores.Options{Values: map[string]string{
+		// a cluster that does not answer: opening must not fail or wait long
+		"rbd_store_ceph_conf": "/nonexistent/ceph.conf", "rbd_store_chunk_size": "4",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Driver.(*Driver).Close()
+	if b.Type != "rbd" || b.Properties["chunk_size"] != 4<<20 || b.Properties["pool"] != "images" || b.Properties["fsid"] != nil {
+		t.Errorf("backend %+v", b)
+	}
+}
