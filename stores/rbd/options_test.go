@@ -64,15 +64,22 @@ func TestNewRefuses(t *testing.T) {
 }
 
 func TestRegistered(t *testing.T) {
+	cfg := clusterConfig(t)
 	b, err := stores.Open("fast", "rbd", &stores.Options{Values: map[string]string{
-		// a cluster that does not answer: opening must not fail or wait long
-		"rbd_store_ceph_conf": "/nonexistent/ceph.conf", "rbd_store_chunk_size": "4",
+		"rbd_store_ceph_conf": cfg.ConfFile, "rbd_store_user": cfg.User, "rbd_store_pool": cfg.Pool, "rbd_store_chunk_size": "4",
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Driver.(*Driver).Close()
-	if b.Type != "rbd" || b.Properties["chunk_size"] != 4<<20 || b.Properties["pool"] != "images" || b.Properties["fsid"] != nil {
+	if b.Type != "rbd" || b.Properties["chunk_size"] != 4<<20 || b.Properties["pool"] != cfg.Pool || b.Properties["fsid"] == nil {
 		t.Errorf("backend %+v", b)
+	}
+}
+
+func TestOpenRefusesMissingCephConf(t *testing.T) {
+	_, err := stores.Open("fast", "rbd", &stores.Options{Values: map[string]string{"rbd_store_ceph_conf": "/nonexistent/ceph.conf"}})
+	if err == nil || !strings.Contains(err.Error(), "[fast] rbd_store_ceph_conf") || !strings.Contains(err.Error(), "/nonexistent/ceph.conf") {
+		t.Errorf("Open = %v, want an error about rbd_store_ceph_conf", err)
 	}
 }

@@ -177,13 +177,22 @@ func open(o *stores.Options) (*stores.Backend, error) {
 	// Like glance_store, learn the cluster's fsid at start-up for
 	// /v2/info/stores/detail, but do not wait long for a cluster that is
 	// down: the store works without it and connects when first used.
-	connected := make(chan struct{})
+	// A configuration file that cannot be read is a mistake to report now.
+	connected := make(chan error, 1)
 	go func() {
-		defer close(connected)
-		d.connect()
+		_, _, err := d.connect()
+		connected <- err
 	}()
 	select {
-	case <-connected:
+	case err := <-connected:
+		if ce := (*confError)(nil); errors.As(err, &ce) {
+			d.Close()
+			if ce.file != "" {
+				o.Fail("rbd_store_ceph_conf", ce.Error())
+				return nil, o.Err()
+			}
+			return nil, ce
+		}
 	case <-time.After(startupConnectWait):
 	}
 	return &stores.Backend{Driver: d, Properties: d.Properties()}, nil
@@ -252,6 +261,9 @@ func (d *Driver) connectLocked() (*rados.Conn, string, error) {
 		return d.conn, d.fsid, nil
 	}
 	conn, err := d.dial()
+	if ce := (*confError)(nil); errors.As(err, &ce) {
+		return nil, "", fmt.Errorf("stores/rbd: %w", err)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: ceph cluster: %v", stores.ErrUnavailable, err)
 	}
@@ -282,6 +294,10 @@ func (d *Driver) dial() (*rados.Conn, error) {
 	} else {
 		err = conn.ReadDefaultConfigFile()
 	}
+	if err != nil {
+		conn.Shutdown()
+		return nil, &confError{file: d.cfg.ConfFile, err: err}
+	}
 	if err == nil {
 		// Breaking a lock must not fence the client that held it when that
 		// client is this very connection (see breakOwnLocks).
@@ -299,6 +315,21 @@ func (d *Driver) dial() (*rados.Conn, error) {
 	}
 	return conn, nil
 }
+
+// confError reports a Ceph configuration file that cannot be read.
+type confError struct {
+	file string // "" for librados's default places
+	err  error
+}
+
+func (e *confError) Error() string {
+	if e.file == "" {
+		return fmt.Sprintf("no readable Ceph configuration file in librados's default places (CEPH_CONF, /etc/ceph/ceph.conf, ...): %v", e.err)
+	}
+	return fmt.Sprintf("cannot read the Ceph configuration file %s: %v", e.file, e.err)
+}
+
+func (e *confError) Unwrap() error { return e.err }
 
 // ioctx returns the I/O context of pool, opened once and kept.
 func (d *Driver) ioctx(pool string) (*rados.IOContext, error) {
