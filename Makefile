@@ -39,8 +39,8 @@ test-mysql: ## Run every test on SQLite and on the local MariaDB (started or ins
 	GLANCE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' $(GO) test -shuffle=on -timeout 20m ./...
 
 .PHONY: test-ceph
-test-ceph: ## Run the rbd store's tests on a one-node Ceph cluster (scripts/ceph-dev.sh starts it, installing Ceph when missing)
-	eval "$$(scripts/ceph-dev.sh start)" && GLANCE_TEST_STRICT=1 $(GO) test -tags ceph,pacific -count=1 ./stores/rbd/ && \
+test-ceph: ## Run the rbd store's tests on a one-node Ceph cluster (scripts/ceph-dev.sh starts it, installing Ceph when missing), and an OSD-failure test on a second one
+	eval "$$(scripts/ceph-dev.sh start)" && GLANCE_TEST_STRICT=1 GLANCE_TEST_RBD_FAULTS=1 $(GO) test -tags ceph,pacific -count=1 ./stores/rbd/ && \
 		GLANCE_TEST_STRICT=1 $(GO) test -tags ceph,pacific -count=1 -run 'RBD' ./cmd/glance-api/
 
 .PHONY: e2e
