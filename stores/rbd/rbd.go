@@ -224,7 +224,7 @@ func (d *Driver) Schemes() []string { return []string{"rbd"} }
 // Calls after it fail.
 func (d *Driver) Close() error {
 	d.mu.Lock()
-	if d.closed {
+	if d.stopping() {
 		d.mu.Unlock()
 		return nil
 	}
@@ -243,6 +243,16 @@ func (d *Driver) Close() error {
 	}
 	d.closed = true
 	return nil
+}
+
+// stopping reports whether Close has begun; d.mu is held.
+func (d *Driver) stopping() bool {
+	select {
+	case <-d.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // connect returns the cluster connection and its fsid, connecting first if
@@ -516,7 +526,7 @@ func (d *Driver) Put(ctx context.Context, id string, r io.Reader, size int64) (s
 func (d *Driver) removeLater(ioctx *rados.IOContext, id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed || d.retrying[id] {
+	if d.stopping() || d.retrying[id] {
 		return
 	}
 	d.retrying[id] = true
