@@ -84,7 +84,7 @@ func TestOSDDownDuringPut(t *testing.T) {
 	}
 	dir := filepath.Join(os.TempDir(), "glance-ceph-fault")
 	env := append(os.Environ(), "CEPH_DEV_DIR="+dir, "CEPH_DEV_MON_PORT=3390", "CEPH_DEV_OSD_PORTS=6900-6999",
-		"CEPH_DEV_OP_TIMEOUT=3", "CEPH_DEV_STORE_MB=512")
+		"CEPH_DEV_STORE_MB=512")
 	run := func(arg string) string {
 		cmd := exec.Command(script, arg)
 		cmd.Env = env
@@ -108,7 +108,7 @@ func TestOSDDownDuringPut(t *testing.T) {
 			conf = v
 		}
 	}
-	d, err := New(Config{ConfFile: conf, User: "glance", ChunkSize: 1 << 20})
+	d, err := New(Config{ConfFile: conf, User: "glance", ChunkSize: 1 << 20, ConnectTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,8 +77,10 @@ type Config struct {
 	// read, and, rounded down to a power of two, of the image's objects.
 	// 0 means 8 MiB.
 	ChunkSize int
-	// ConnectTimeout is rados_connect_timeout; 0 or less leaves librados's
-	// default.
+	// ConnectTimeout is rados_connect_timeout, whole seconds: like
+	// glance_store, it limits connecting and each operation on the
+	// monitors and OSDs (an OSD down fails a Put after that long instead
+	// of stalling it). 0 or less leaves librados's defaults and ceph.conf.
 	ConnectTimeout time.Duration
 	// ThinProvisioning is rbd_thin_provisioning: chunks of zeros are
 	// skipped instead of written.
@@ -313,8 +315,15 @@ func (d *Driver) dial() (*rados.Conn, error) {
 		// client is this very connection (see breakOwnLocks).
 		err = conn.SetConfigOption("rbd_blocklist_on_break_lock", "false")
 	}
-	if err == nil && d.cfg.ConnectTimeout > 0 {
-		err = conn.SetConfigOption("client_mount_timeout", strconv.Itoa(int(d.cfg.ConnectTimeout/time.Second)))
+	if d.cfg.ConnectTimeout > 0 {
+		// as glance_store: the same limit for connecting and for every
+		// operation of the monitors and OSDs
+		t := strconv.Itoa(int(d.cfg.ConnectTimeout / time.Second))
+		for _, opt := range []string{"rados_osd_op_timeout", "rados_mon_op_timeout", "client_mount_timeout"} {
+			if err == nil {
+				err = conn.SetConfigOption(opt, t)
+			}
+		}
 	}
 	if err == nil {
 		err = conn.Connect()
