@@ -62,7 +62,10 @@ type Config struct {
 	Keep           bool          // leave the seeded images in place for a later run
 	Pids           []int         // server processes whose memory is sampled
 	CalibrateBytes int64         // bytes hashed to rate the machine before the run; 0: none
-	Log            io.Writer     // progress lines; nil for none
+	// Yardstick is a glance-bench binary that serves the loopback
+	// yardstick file from a process of its own ("" serves it in this one).
+	Yardstick string
+	Log       io.Writer // progress lines; nil for none
 }
 
 // Validate checks the bounds of c.
@@ -712,7 +715,7 @@ func Cleanup(ctx context.Context, cfg Config) (int, error) {
 // loopbackRound measures the loopback yardstick right after a download of
 // size bytes at v MB/s, and records it and the download's share of it.
 func (b *bench) loopbackRound(ctx context.Context, r int, size int64, v float64) error {
-	lb, err := newLoopback(size)
+	lb, err := newLoopback(size, b.cfg.Yardstick)
 	if err != nil {
 		return fmt.Errorf("loopback yardstick: %w", err)
 	}

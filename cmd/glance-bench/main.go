@@ -32,6 +32,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == serveFileCmd {
+		os.Exit(serveFile(os.Args[2], os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -124,6 +127,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
+	if exe, err := os.Executable(); err == nil {
+		cfg.Yardstick = exe
+	}
 	rep, err := Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "glance-bench: %v\n", err)
