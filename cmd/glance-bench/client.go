@@ -30,7 +30,10 @@ type Client struct {
 	id    Identity
 	keep  *http.Client // keep-alive connections
 	fresh *http.Client // a new connection for every request
-	opTO  time.Duration
+	// direct carries the small requests over plain connections when the
+	// endpoint is http (see direct.go); nil for https.
+	direct *direct
+	opTO   time.Duration
 }
 
 // NewClient returns a Client for endpoint, which must be an http URL on a
@@ -63,7 +66,11 @@ func NewClient(endpoint string, id Identity, conns int) (*Client, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	return &Client{base: base, id: id, keep: mk(true), fresh: mk(false), opTO: time.Minute}, nil
+	c := &Client{base: base, id: id, keep: mk(true), fresh: mk(false), opTO: time.Minute}
+	if u.Scheme == "http" {
+		c.direct = newDirect(u.Host, conns, c.opTO)
+	}
+	return c, nil
 }
 
 func isLoopback(host string) bool {
@@ -122,14 +129,26 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, path, ctype st
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	start := time.Now()
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, 0, err
+	var (
+		resp *http.Response
+		b    []byte
+		took time.Duration
+	)
+	if c.direct != nil {
+		resp, b, took, err = c.direct.roundTrip(ctx, req, hc != c.fresh)
+		if err != nil && resp == nil {
+			return nil, took, fmt.Errorf("%s %s: %w", method, path, err)
+		}
+	} else {
+		start := time.Now()
+		resp, err = hc.Do(req)
+		if err != nil {
+			return nil, 0, err
+		}
+		b, err = io.ReadAll(resp.Body)
+		took = time.Since(start)
+		resp.Body.Close()
 	}
-	b, err := io.ReadAll(resp.Body)
-	took := time.Since(start)
-	resp.Body.Close()
 	if err != nil {
 		return nil, took, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}
