@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,7 @@ import (
 const (
 	ScCreate     = "create"
 	ScShow       = "show"
+	ScShowLoad   = "show-load"
 	ScPatch      = "patch"
 	ScList25     = "list25"
 	ScList1000   = "list1000"
@@ -25,7 +27,7 @@ const (
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScCreate, ScShow, ScPatch, ScList25, ScList1000, ScUpload, ScDownload, ScConcurrent}
+var Scenarios = []string{ScCreate, ScShow, ScShowLoad, ScPatch, ScList25, ScList1000, ScUpload, ScDownload, ScConcurrent}
 
 // Tags put on every image the benchmark makes, so leftovers can be found.
 const (
@@ -408,6 +410,11 @@ func (b *bench) round(ctx context.Context, r int) {
 			})
 			b.latency(r, ScShow, lat, err, true)
 		}
+		if cfg.wants(ScShowLoad) {
+			if err := b.showLoad(ctx, r); err != nil {
+				b.rep.fail(r, ScShowLoad, err)
+			}
+		}
 		if cfg.wants(ScPatch) {
 			lat, _, err := b.loop(ctx, func(i int) (time.Duration, error) {
 				ops := []map[string]any{{"op": "replace", "path": "/bench_p00", "value": fmt.Sprintf("patched-%d-%d", r, i)}}
@@ -727,5 +734,55 @@ func (b *bench) loopbackRound(ctx context.Context, r int, size int64, v float64)
 	b.rep.set(r, ScDownload, "loopback_mb_per_s", "MB/s", lv, 1)
 	b.rep.set(r, ScDownload, "share_of_loopback", "%", 100*v/lv, 1)
 	b.logf("%-10s plain loopback file server: %.0f MB/s; the download ran at %.0f%% of it", ScDownload, lv, 100*v/lv)
+	return nil
+}
+
+// showLoad measures how many shows per second the server answers to
+// Concurrent clients at once, each on its own kept-alive connection, for
+// Duration or until each has made ten times MaxOps requests.
+func (b *bench) showLoad(ctx context.Context, r int) error {
+	n := max(b.cfg.Concurrent, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Warm every connection first, untimed.
+	for k := range n {
+		if _, _, err := b.c.Show(ctx, b.seeds[pick(-1-k, len(b.seeds))]); err != nil {
+			return err
+		}
+	}
+	var (
+		wg    sync.WaitGroup
+		total atomic.Int64
+		first error
+		mu    sync.Mutex
+	)
+	start := time.Now()
+	deadline := start.Add(b.cfg.Duration)
+	for k := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10*b.cfg.MaxOps && time.Now().Before(deadline); i++ {
+				if _, _, err := b.c.Show(ctx, b.seeds[pick(k*10*b.cfg.MaxOps+i, len(b.seeds))]); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+						cancel()
+					}
+					mu.Unlock()
+					return
+				}
+				total.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	took := time.Since(start)
+	v := float64(total.Load()) / took.Seconds()
+	b.rep.set(r, ScShowLoad, "ops_per_s", "ops/s", v, int(total.Load()))
+	b.logf("%-10s %d clients, n=%d: %.0f ops/s", ScShowLoad, n, total.Load(), v)
 	return nil
 }

@@ -16,6 +16,7 @@ var labels = []struct{ scenario, metric, text string }{
 	{ScCreate, "p50_ms", "create image p50"},
 	{ScShow, "p50_ms", "show p50"},
 	{ScShow, "p99_ms", "show p99"},
+	{ScShowLoad, "ops_per_s", "show, concurrent clients (aggregate)"},
 	{ScPatch, "p50_ms", "PATCH one property p50"},
 	{ScPatch, "p99_ms", "PATCH one property p99"},
 	{ScList25, "p50_ms", "list 25 p50"},
