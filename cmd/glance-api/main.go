@@ -107,6 +107,7 @@ func serve(args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(cfg, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

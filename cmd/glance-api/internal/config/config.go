@@ -74,6 +74,7 @@ type Config struct {
 	// [image_conversion] and [inject_metadata_properties].
 	Imports  ImportsConfig
 	Recovery RecoveryConfig // [glance_go] recovery_*
+	Runtime  RuntimeConfig  // [glance_go] memory_limit
 	// Tasks is [taskflow_executor] max_workers, [task] task_time_to_live,
 	// [image_import_opts] max_parallel_stores and worker_self_reference_url.
 	Tasks TasksConfig
@@ -209,6 +210,7 @@ func Default() *Config {
 // does not set.
 func glanceDefaults() *Config {
 	return &Config{
+		Runtime:                      RuntimeConfig{MemoryLimit: 128},
 		BindHost:                     "0.0.0.0",
 		BindPort:                     9292,
 		ImageSizeCap:                 1099511627776,

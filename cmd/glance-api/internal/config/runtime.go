@@ -1,0 +1,18 @@
+package config
+
+// RuntimeConfig is the [glance_go] section's process settings, glance-go's
+// own.
+type RuntimeConfig struct {
+	// MemoryLimit is memory_limit, in MiB: the soft limit of the Go
+	// runtime's memory (the GOMEMLIMIT environment variable, when set,
+	// wins). Near it the garbage collector runs more often and returns
+	// freed memory to the system sooner, which keeps the resident size
+	// flat under load; it never refuses an allocation. 0 means no limit.
+	MemoryLimit int
+}
+
+func init() {
+	options = append(options,
+		option{"glance_go", "memory_limit", nil, func(c *Config) any { return &c.Runtime.MemoryLimit }},
+	)
+}
