@@ -9,11 +9,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -104,8 +102,8 @@ recovery_interval = 1
 	if err := os.WriteFile(c.conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(suite.bin, "db", "sync", "--config-file", c.conf).CombinedOutput(); err != nil {
-		t.Fatalf("db sync: %v\n%s", err, out)
+	if err := syncDB(c.conf); err != nil {
+		t.Fatal(err)
 	}
 	c.logPath = filepath.Join(dir, "glance-api.log")
 	c.start(t)
@@ -115,28 +113,9 @@ recovery_interval = 1
 // start runs the server and waits until it answers.
 func (c *crashRig) start(t *testing.T) {
 	t.Helper()
-	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	p, err := launch(c.conf, c.port, c.logPath)
 	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(suite.bin, "--config-file", c.conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", c.port), log: c.logPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	suite.mu.Lock()
-	suite.procs = append(suite.procs, p)
-	suite.mu.Unlock()
-	if err := waitReady(p.url, 30*time.Second, p.done); err != nil {
-		t.Fatalf("restart: %v\n%s", err, tail(c.logPath))
+		t.Fatalf("restart: %v", err)
 	}
 	c.proc, c.srv = p, &server{URL: p.url}
 }

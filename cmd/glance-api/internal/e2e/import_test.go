@@ -9,11 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +27,7 @@ type importServer struct {
 	dir  string // images/ (or a/ and b/), staging/ are under it
 	conn string // its [database] connection
 	conf string // its glance-api.conf
+	port int    // its port on 127.0.0.1
 	web  *webServer
 	proc *process
 }
@@ -130,11 +129,11 @@ max_workers = 2
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(suite.bin, "db", "sync", "--config-file", conf).CombinedOutput(); err != nil {
-		t.Fatalf("db sync: %v\n%s", err, out)
+	if err := syncDB(conf); err != nil {
+		t.Fatal(err)
 	}
 	s := &importServer{server: &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Trusted: flavor == "trusted-auth"},
-		dir: dir, conn: conn, conf: conf, web: web}
+		dir: dir, conn: conn, conf: conf, port: port, web: web}
 	s.start(t)
 	return s
 }
@@ -142,36 +141,16 @@ max_workers = 2
 // start runs the server and waits until it answers.
 func (s *importServer) start(t *testing.T) {
 	t.Helper()
-	logPath := filepath.Join(s.dir, "glance-api.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p, err := launch(s.conf, s.port, filepath.Join(s.dir, "glance-api.log"))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("import server: %v", err)
 	}
-	cmd := exec.Command(suite.bin, "--config-file", s.conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, url: s.URL, log: logPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	suite.mu.Lock()
-	suite.procs = append(suite.procs, p)
-	suite.mu.Unlock()
 	if s.proc == nil {
 		// Once: the images a test made are deleted through the server
 		// before it stops, whichever process serves then.
 		t.Cleanup(func() { s.proc.stop() })
 	}
 	s.proc = p
-	if err := waitReady(p.url, 30*time.Second, p.done); err != nil {
-		t.Fatalf("import server: %v\n--- log ---\n%s", err, tail(logPath))
-	}
 }
 
 // waitImage polls the image until its status is one of want, and returns

@@ -9,10 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -43,7 +41,6 @@ func startLocStores(t *testing.T) *locStores {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := filepath.Join(dir, "glance-api.conf")
 	text := fmt.Sprintf(`[DEFAULT]
 bind_host = 127.0.0.1
 bind_port = %d
@@ -77,37 +74,7 @@ filesystem_store_datadir = %s
 [paste_deploy]
 flavor = trusted-auth
 `, port, filepath.Join(dir, "g.sqlite"), ms.fast, ms.cheap, filepath.Join(dir, "staging"), filepath.Join(dir, "tasks"))
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(suite.bin, "db", "sync", "--config-file", conf).CombinedOutput(); err != nil {
-		t.Fatalf("db sync: %v\n%s", err, out)
-	}
-	logPath := filepath.Join(dir, "glance-api.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(suite.bin, "--config-file", conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), log: logPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	suite.mu.Lock()
-	suite.procs = append(suite.procs, p)
-	suite.mu.Unlock()
-	t.Cleanup(p.stop)
-	if err := waitReady(p.url, 30*time.Second, p.done); err != nil {
-		t.Fatalf("multi-store server: %v\n--- log ---\n%s", err, tail(logPath))
-	}
+	p := startConf(t, dir, text, port)
 	ms.server = &server{URL: p.url, Trusted: true}
 	return ms
 }

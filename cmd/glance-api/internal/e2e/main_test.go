@@ -239,13 +239,31 @@ flavor = %s
 		return nil, err
 	}
 	if dbSync {
-		out, err := exec.Command(suite.bin, "db", "sync", "--config-file", conf).CombinedOutput()
-		if err != nil {
-			return nil, fmt.Errorf("glance-api db sync --config-file %s: %v\n%s", conf, err, out)
+		if err := syncDB(conf); err != nil {
+			return nil, err
 		}
 	}
-	logPath := filepath.Join(dir, "glance-api.log")
-	logf, err := os.Create(logPath)
+	p, err := launch(conf, port, filepath.Join(dir, "glance-api.log"))
+	if err != nil {
+		return nil, fmt.Errorf("flavor %s: %w", flavor, err)
+	}
+	return p, nil
+}
+
+// syncDB runs "glance-api db sync" on the configuration file conf.
+func syncDB(conf string) error {
+	out, err := exec.Command(suite.bin, "db", "sync", "--config-file", conf).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("glance-api db sync --config-file %s: %v\n%s", conf, err, out)
+	}
+	return nil
+}
+
+// launch starts our binary on the configuration file conf, which binds
+// 127.0.0.1:port, appends its output to logPath, and waits until it
+// answers GET /versions. stopAll ends it at the latest.
+func launch(conf string, port int, logPath string) (*process, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -266,9 +284,28 @@ flavor = %s
 	suite.procs = append(suite.procs, p)
 	suite.mu.Unlock()
 	if err := waitReady(p.url, 30*time.Second, p.done); err != nil {
-		return nil, fmt.Errorf("%s (flavor %s): %w\n--- log %s ---\n%s", suite.bin, flavor, err, logPath, tail(logPath))
+		return nil, fmt.Errorf("%s --config-file %s: %w\n--- log %s ---\n%s", suite.bin, conf, err, logPath, tail(logPath))
 	}
 	return p, nil
+}
+
+// startConf writes text as dir/glance-api.conf for a server on port, runs
+// "db sync" and starts the server, which stops when t ends.
+func startConf(t *testing.T, dir, text string, port int) *process {
+	t.Helper()
+	conf := filepath.Join(dir, "glance-api.conf")
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncDB(conf); err != nil {
+		t.Fatal(err)
+	}
+	p, err := launch(conf, port, filepath.Join(dir, "glance-api.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.stop)
+	return p
 }
 
 // stop ends the process: SIGTERM, then SIGKILL after five seconds.

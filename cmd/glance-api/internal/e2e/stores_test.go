@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestStoresSingle checks discovery on a server without enabled_backends.
@@ -49,7 +46,6 @@ func startMultiStore(t *testing.T) *multiStoreServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := filepath.Join(dir, "glance-api.conf")
 	text := fmt.Sprintf(`[DEFAULT]
 bind_host = 127.0.0.1
 bind_port = %d
@@ -84,37 +80,7 @@ filesystem_store_datadir = $state/tasks
 flavor = trusted-auth
 `, port, conn)
 	text = strings.ReplaceAll(text, "$state", dir)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(suite.bin, "db", "sync", "--config-file", conf).CombinedOutput(); err != nil {
-		t.Fatalf("db sync: %v\n%s", err, out)
-	}
-	logPath := filepath.Join(dir, "glance-api.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(suite.bin, "--config-file", conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), log: logPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	suite.mu.Lock()
-	suite.procs = append(suite.procs, p)
-	suite.mu.Unlock()
-	t.Cleanup(p.stop)
-	if err := waitReady(p.url, 30*time.Second, p.done); err != nil {
-		t.Fatalf("multi-store server: %v\n--- log ---\n%s", err, tail(logPath))
-	}
+	p := startConf(t, dir, text, port)
 	return &multiStoreServer{server: &server{URL: p.url, Trusted: true}, dir: dir}
 }
 
