@@ -76,15 +76,17 @@ func warnUnused(log *slog.Logger, o *stores.Options) {
 
 // storeType maps the names [glance_store] stores and default_store accept
 // to the drivers glance-go has.
-var storeType = map[string]string{"file": "file", "filesystem": "file", "http": "http", "https": "http"}
+var storeType = map[string]string{"file": "file", "filesystem": "file", "http": "http", "https": "http", "rbd": "rbd"}
 
 // openSingleStore opens the legacy single store: default_store receives new
-// data; the other stores listed serve their locations.
+// data; the other stores listed serve their locations. The rbd store reads
+// its options from [glance_store]; when it is not the default and cannot be
+// opened (a build without it), its locations are not served.
 func openSingleStore(cfg *config.Config, log *slog.Logger) (*stores.Set, error) {
 	sc := cfg.Store
 	def, ok := storeType[sc.DefaultStore]
 	if !ok {
-		return nil, fmt.Errorf("[glance_store] default_store = %s: glance-go has no such store (it has file and http)", sc.DefaultStore)
+		return nil, fmt.Errorf("[glance_store] default_store = %s: glance-go has no such store (it has file, http and rbd)", sc.DefaultStore)
 	}
 	types := []string{def}
 	for _, name := range sc.Stores {
@@ -120,6 +122,16 @@ func openSingleStore(cfg *config.Config, log *slog.Logger) (*stores.Set, error) 
 				CAFile:   sc.HTTPSCACertificatesFile,
 				Proxies:  sc.HTTPProxyInformation,
 			})
+		case "rbd":
+			o := &stores.Options{Section: "glance_store", Values: sc.RBDOptions}
+			var b *stores.Backend
+			if b, err = stores.Open("rbd", "rbd", o); err == nil {
+				d = b.Driver
+				warnUnused(log, o)
+			} else if t != def {
+				log.Warn("the rbd store cannot be opened; its locations cannot be served", "store", "rbd", "err", err)
+				continue
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s store: %w", t, err)

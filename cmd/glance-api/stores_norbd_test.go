@@ -18,3 +18,13 @@ func TestOpenMultiStoreWithoutRBD(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenSingleStoreWithoutRBD(t *testing.T) {
+	cfg, _ := loadConf(t, "[glance_store]\nstores = rbd,file\ndefault_store = rbd\nrbd_store_pool = images\n")
+	_, err := openStores(cfg, slog.New(slog.DiscardHandler))
+	for _, want := range []string{"rbd store", `store type "rbd" is not available in this build`, "make build-ceph"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("openStores = %v, want an error containing %q", err, want)
+		}
+	}
+}

@@ -89,3 +89,53 @@ func TestOpenMultiStoreRBD(t *testing.T) {
 		t.Errorf("Get after Delete = %v, want ErrNotFound", err)
 	}
 }
+
+// TestOpenSingleStoreRBD opens the legacy single store with default_store
+// = rbd and its options in [glance_store], and stores an image in it.
+func TestOpenSingleStoreRBD(t *testing.T) {
+	conf := os.Getenv("GLANCE_TEST_RBD_CONF")
+	if conf == "" {
+		msg := "no Ceph cluster configured: run eval \"$(scripts/ceph-dev.sh start)\""
+		if os.Getenv("GLANCE_TEST_STRICT") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	cfg, _ := loadConf(t, "[glance_store]\nstores = file, rbd\ndefault_store = rbd\nfilesystem_store_datadir = $dir/images\n"+
+		"rbd_store_ceph_conf = "+conf+"\nrbd_store_user = "+os.Getenv("GLANCE_TEST_RBD_USER")+
+		"\nrbd_store_pool = "+os.Getenv("GLANCE_TEST_RBD_POOL")+"\nrbd_store_chunk_size = 2\nrados_connect_timeout = 10\n")
+	var logs bytes.Buffer
+	set, err := openStores(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := set.Default().(*rbd.Driver)
+	if !ok {
+		t.Fatalf("default store is a %T", set.Default())
+	}
+	defer d.Close()
+	if set.Multi() || d.ChunkSize() != 2<<20 || strings.Contains(logs.String(), "ignoring") {
+		t.Errorf("multi %v, chunk size %d, logs %s", set.Multi(), d.ChunkSize(), logs.String())
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	id := "glance-go-test-" + hex.EncodeToString(rnd[:])
+	ctx := context.Background()
+	obj, err := set.Default().Put(ctx, id, strings.NewReader("legacy"), 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(obj.URL, "/"+os.Getenv("GLANCE_TEST_RBD_POOL")+"/"+id+"/snap") || len(obj.Metadata) != 0 {
+		t.Errorf("Put = %+v", obj)
+	}
+	if _, err := set.ForURL("file:///x"); err != nil {
+		t.Errorf("no file store next to rbd: %v", err)
+	}
+	src, err := set.ForURL(obj.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Delete(ctx, obj.URL); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+}

@@ -72,8 +72,8 @@ func TestOpenSingleStore(t *testing.T) {
 }
 
 func TestOpenSingleStoreRefuses(t *testing.T) {
-	cfg, _ := loadConf(t, "[glance_store]\nstores = rbd,file\ndefault_store = rbd\n")
-	if _, err := openStores(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "default_store = rbd") {
+	cfg, _ := loadConf(t, "[glance_store]\nstores = swift,file\ndefault_store = swift\n")
+	if _, err := openStores(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "default_store = swift") {
 		t.Errorf("openStores = %v", err)
 	}
 }

@@ -135,6 +135,12 @@ type StoreConfig struct {
 	// wait for an http location's server to connect and answer; 0 waits
 	// for ever.
 	HTTPStoreTimeout int
+	// RBDOptions holds the rbd driver's options written in [glance_store]
+	// (rbd_store_pool, rbd_store_user, rbd_store_ceph_conf,
+	// rbd_store_chunk_size, rbd_thin_provisioning, rados_connect_timeout
+	// and any other rbd_* name) when stores or default_store name rbd; the
+	// driver reads them as it reads a backend's section.
+	RBDOptions map[string]string
 }
 
 // FileMode returns the permission bits that FilesystemStoreFilePerm stands

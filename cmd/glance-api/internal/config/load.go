@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -274,7 +275,7 @@ func (l *loader) value(section, key string) (string, bool, error) {
 // reserved stores, in a multi-store deployment) for the store package.
 func (l *loader) backendOptions(c *Config) error {
 	if len(c.EnabledBackends) == 0 {
-		return nil
+		return l.singleRBDOptions(c)
 	}
 	ids := make([]string, 0, len(c.EnabledBackends)+len(reservedStores))
 	for id := range c.EnabledBackends {
@@ -306,6 +307,42 @@ func (l *loader) backendOptions(c *Config) error {
 		c.BackendOptions[id] = opts
 	}
 	return nil
+}
+
+// singleRBDOptions gathers the rbd driver's options from [glance_store]
+// when the legacy single store lists rbd.
+func (l *loader) singleRBDOptions(c *Config) error {
+	if storeNames[c.Store.DefaultStore] != "rbd" && !slices.ContainsFunc(c.Store.Stores, func(s string) bool { return storeNames[s] == "rbd" }) {
+		return nil
+	}
+	const sec = "glance_store"
+	for _, f := range l.files {
+		for _, e := range f.order {
+			if e.section != sec || !isRBDOption(e.key) {
+				continue
+			}
+			if _, done := c.Store.RBDOptions[e.key]; done {
+				continue
+			}
+			last, _ := l.find(sec, e.key)
+			v, err := interpolate(last.value, func(name string) (string, error) { return l.ref(sec, name) })
+			if err != nil {
+				return valueError(last, err)
+			}
+			if c.Store.RBDOptions == nil {
+				c.Store.RBDOptions = map[string]string{}
+			}
+			c.Store.RBDOptions[e.key] = v
+			l.referenced[sec+" "+e.key] = true
+		}
+	}
+	return nil
+}
+
+// isRBDOption reports whether a [glance_store] option belongs to the rbd
+// driver.
+func isRBDOption(key string) bool {
+	return strings.HasPrefix(key, "rbd_") || key == "rados_connect_timeout"
 }
 
 // resolveFiles finds the files the configuration names by a relative path

@@ -34,6 +34,33 @@ func TestStoreOptions(t *testing.T) {
 			},
 		},
 		{
+			name: "legacy rbd options",
+			files: map[string]string{"a.conf": "[DEFAULT]\npool = vms\n[glance_store]\nstores = rbd, http\ndefault_store = rbd\n" +
+				"rbd_store_pool = images\nrbd-store-user = glance\nrbd_store_ceph_conf = /etc/ceph/c.conf\nrbd_store_pool = $pool\n" +
+				"rados_connect_timeout = 3\nfilesystem_store_datadir = /srv/x\nswift_store_user = u\n"},
+			load: []string{"a.conf"},
+			check: func(t *testing.T, c *Config, ignored []string) {
+				want := map[string]string{"rbd_store_pool": "vms", "rbd_store_user": "glance", "rbd_store_ceph_conf": "/etc/ceph/c.conf",
+					"rados_connect_timeout": "3"}
+				if !reflect.DeepEqual(c.Store.RBDOptions, want) {
+					t.Errorf("RBDOptions = %q, want %q", c.Store.RBDOptions, want)
+				}
+				if !reflect.DeepEqual(ignored, []string{"[glance_store] swift_store_user"}) {
+					t.Errorf("ignored = %q", ignored)
+				}
+			},
+		},
+		{
+			name:  "rbd options without the rbd store",
+			files: map[string]string{"a.conf": "[glance_store]\nstores = file\nrbd_store_pool = images\n"},
+			load:  []string{"a.conf"},
+			check: func(t *testing.T, c *Config, ignored []string) {
+				if c.Store.RBDOptions != nil || !reflect.DeepEqual(ignored, []string{"[glance_store] rbd_store_pool"}) {
+					t.Errorf("RBDOptions = %q, ignored = %q", c.Store.RBDOptions, ignored)
+				}
+			},
+		},
+		{
 			name:  "legacy defaults",
 			files: map[string]string{"a.conf": "[DEFAULT]\n"},
 			load:  []string{"a.conf"},
