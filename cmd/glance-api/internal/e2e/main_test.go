@@ -139,6 +139,12 @@ func needTrusted(t *testing.T) {
 
 // buildBinary builds ./cmd/glance-api from the module root into dir.
 func buildBinary(dir string) (string, error) {
+	return buildWith(filepath.Join(dir, "glance-api"))
+}
+
+// buildWith builds ./cmd/glance-api from the module root as bin, with the
+// go build flags given.
+func buildWith(bin string, flags ...string) (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
@@ -147,11 +153,11 @@ func buildBinary(dir string) (string, error) {
 	if gomod == "" || gomod == os.DevNull {
 		return "", errors.New("not inside the glance-go module (go env GOMOD is empty)")
 	}
-	bin := filepath.Join(dir, "glance-api")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/glance-api")
+	args := append(append([]string{"build"}, flags...), "-o", bin, "./cmd/glance-api")
+	cmd := exec.Command("go", args...)
 	cmd.Dir = filepath.Dir(gomod)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("cannot build our glance-api (go build ./cmd/glance-api): %v\n%s", err, out)
+		return "", fmt.Errorf("cannot build our glance-api (go %s): %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return bin, nil
 }
@@ -263,16 +269,21 @@ func syncDB(conf string) error {
 // 127.0.0.1:port, appends its output to logPath, and waits until it
 // answers GET /versions. stopAll ends it at the latest.
 func launch(conf string, port int, logPath string) (*process, error) {
+	return launchBin(suite.bin, conf, port, logPath)
+}
+
+// launchBin is launch with another build of glance-api.
+func launchBin(bin, conf string, port int, logPath string) (*process, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(suite.bin, "--config-file", conf)
+	cmd := exec.Command(bin, "--config-file", conf)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("starting %s: %w", suite.bin, err)
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	p := &process{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), log: logPath, done: make(chan struct{})}
 	go func() {
@@ -284,7 +295,7 @@ func launch(conf string, port int, logPath string) (*process, error) {
 	suite.procs = append(suite.procs, p)
 	suite.mu.Unlock()
 	if err := waitReady(p.url, 30*time.Second, p.done); err != nil {
-		return nil, fmt.Errorf("%s --config-file %s: %w\n--- log %s ---\n%s", suite.bin, conf, err, logPath, tail(logPath))
+		return nil, fmt.Errorf("%s --config-file %s: %w\n--- log %s ---\n%s", bin, conf, err, logPath, tail(logPath))
 	}
 	return p, nil
 }
