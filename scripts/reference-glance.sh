@@ -5,6 +5,7 @@
 #   scripts/reference-glance.sh start  [port] [flavor]   # fresh database and store, then start
 #   scripts/reference-glance.sh stop   [port]
 #   scripts/reference-glance.sh status [port]            # exit 0 when it answers GET /versions
+#   scripts/reference-glance.sh install                  # install Glance (and, with REF_STORE=rbd, its rbd driver's needs)
 #
 # port    defaults to 19393 (19292 is kept for the conformance tests).
 # flavor  "trusted" (default): identity comes from X-Identity-Status: Confirmed,
@@ -17,6 +18,15 @@
 # for another port): glance-api.conf, the paste file, glance.sqlite, images/,
 # staging/, glance.log and glance-api.pid. "start" wipes that directory first so
 # every baseline begins from an empty database. The server runs one worker.
+#
+# Environment:
+#   REF_STORE=rbd  the legacy single store is rbd (stores = rbd,http) on the
+#                  cluster of scripts/ceph-dev.sh: GLANCE_TEST_RBD_CONF, _USER and
+#                  _POOL when set, else "eval $(scripts/ceph-dev.sh start)" here;
+#                  installs python3-rbd and python3-rados. Default: file.
+#   REF_DB=FILE    use this SQLite database file instead of a fresh one in the
+#                  directory (shared with another server: it is not wiped; when
+#                  it does not exist, glance-manage db_sync creates it).
 set -euo pipefail
 
 # Debian's tools need Debian's interpreter; another python3 may come first on PATH.
@@ -25,6 +35,18 @@ export PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
 cmd=${1:-status}
 port=${2:-19393}
 flavor=${3:-${FLAVOR:-trusted}}
+store=${REF_STORE:-file}
+db=${REF_DB:-}
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+case $store in
+file | rbd) ;;
+*) echo "reference-glance: REF_STORE must be file or rbd, got '$store'" >&2; exit 2 ;;
+esac
+case $db in
+'' | /*) ;;
+*) echo "reference-glance: REF_DB must be an absolute path, got '$db'" >&2; exit 2 ;;
+esac
 
 case $port in
 '' | *[!0-9]*) echo "reference-glance: port must be a number, got '$port'" >&2; exit 2 ;;
@@ -52,14 +74,59 @@ running() {
 	echo "$pid"
 }
 
+installed() { dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
+
 install_glance() {
-	if [ -x /usr/bin/glance-api ] && [ -x /usr/bin/glance-manage ]; then
+	local want=() p
+	if [ ! -x /usr/bin/glance-api ] || [ ! -x /usr/bin/glance-manage ]; then
+		want+=(glance-api python3-glanceclient python3-openstackclient)
+	fi
+	if [ "$store" = rbd ]; then
+		for p in python3-rbd python3-rados; do
+			installed "$p" || want+=("$p")
+		done
+	fi
+	[ ${#want[@]} -eq 0 ] && return
+	echo "reference-glance: installing ${want[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	local apt=(apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends)
+	if ! "${apt[@]}" "${want[@]}" >/dev/null; then
+		apt-get -o DPkg::Lock::Timeout=600 update -qq
+		"${apt[@]}" "${want[@]}" >/dev/null
+	fi
+}
+
+# ceph_env sets the GLANCE_TEST_RBD_* variables of the ceph-dev.sh cluster,
+# starting it when they are not set.
+ceph_env() {
+	if [ -z "${GLANCE_TEST_RBD_CONF:-}" ]; then
+		eval "$("$top/scripts/ceph-dev.sh" start)"
+	fi
+	ceph_conf=$GLANCE_TEST_RBD_CONF
+	ceph_user=${GLANCE_TEST_RBD_USER:-glance}
+	ceph_pool=${GLANCE_TEST_RBD_POOL:-images}
+}
+
+# store_section prints the [glance_store] section.
+store_section() {
+	if [ "$store" = rbd ]; then
+		cat <<CONF
+[glance_store]
+stores = rbd,http
+default_store = rbd
+rbd_store_ceph_conf = $ceph_conf
+rbd_store_user = $ceph_user
+rbd_store_pool = $ceph_pool
+rbd_store_chunk_size = 8
+CONF
 		return
 	fi
-	echo "reference-glance: installing Debian's glance-api and the OpenStack clients" >&2
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq glance-api python3-glanceclient python3-openstackclient >/dev/null
+	cat <<CONF
+[glance_store]
+stores = file,http
+default_store = file
+filesystem_store_datadir = $dir/images/
+CONF
 }
 
 write_config() {
@@ -79,6 +146,8 @@ PASTE
 	noauth) flavor_line="" ;;
 	*) echo "reference-glance: flavor must be trusted or noauth, got '$flavor'" >&2; exit 2 ;;
 	esac
+	local direct=False
+	[ "$store" = rbd ] && direct=True
 	cat >"$dir/glance-api.conf" <<CONF
 [DEFAULT]
 bind_host = 127.0.0.1
@@ -86,14 +155,12 @@ bind_port = $port
 workers = 1
 node_staging_uri = file://$dir/staging
 enabled_import_methods = [glance-direct,web-download,copy-image]
+show_image_direct_url = $direct
 
 [database]
-connection = sqlite:///$dir/glance.sqlite
+connection = sqlite:///${db:-$dir/glance.sqlite}
 
-[glance_store]
-stores = file,http
-default_store = file
-filesystem_store_datadir = $dir/images/
+$(store_section)
 
 [oslo_concurrency]
 lock_path = $dir/lock
@@ -114,13 +181,16 @@ start() {
 		exit 1
 	fi
 	install_glance
+	[ "$store" = rbd ] && ceph_env
 	rm -rf "$dir"
 	write_config
-	glance-manage --config-file "$dir/glance-api.conf" db_sync >"$dir/db-sync.log" 2>&1 || {
+	if [ -n "$db" ] && [ -s "$db" ]; then
+		: # a database another server made: its schema is Glance's
+	elif ! glance-manage --config-file "$dir/glance-api.conf" db_sync >"$dir/db-sync.log" 2>&1; then
 		echo "reference-glance: db_sync failed; see $dir/db-sync.log" >&2
 		tail -n 20 "$dir/db-sync.log" >&2
 		exit 1
-	}
+	fi
 	# setsid gives the server its own process group, so "stop" can end the
 	# parent and its worker together.
 	setsid glance-api --config-file "$dir/glance-api.conf" >"$dir/glance.log" 2>&1 </dev/null &
@@ -128,7 +198,7 @@ start() {
 	for _ in $(seq 1 120); do
 		if answers; then
 			echo "reference-glance: Glance $(dpkg-query -W -f='${Version}' glance-api 2>/dev/null) on $url" \
-				"(flavor $flavor, pid $(cat "$pidfile"), data $dir)"
+				"(flavor $flavor, store $store, pid $(cat "$pidfile"), data $dir)"
 			return
 		fi
 		if ! running >/dev/null; then
@@ -177,6 +247,7 @@ status() {
 }
 
 case $cmd in
+install) install_glance ;;
 start) start ;;
 stop) stop ;;
 status) status ;;
@@ -185,7 +256,7 @@ pid)
 	running || exit 1
 	;;
 *)
-	echo "usage: $0 start|stop|status|pid [port] [trusted|noauth]" >&2
+	echo "usage: $0 start|stop|status|pid|install [port] [trusted|noauth]" >&2
 	exit 2
 	;;
 esac

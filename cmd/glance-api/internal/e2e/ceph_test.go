@@ -585,3 +585,95 @@ func TestRBDOSDDownDuringUpload(t *testing.T) {
 	s.do(t, tenantA, http.MethodDelete, "/v2/images/"+id, nil).want(t, http.StatusNoContent)
 	c.wantGone(t, id)
 }
+
+// glancePort is the port of the reference Glance the interop test starts.
+const glancePort = 19494
+
+// TestRBDGlanceInterop runs Debian's Glance 25.1 (scripts/reference-glance.sh
+// with REF_STORE=rbd) on the same pool and the same SQLite database as one
+// of our servers: what one uploads, the other downloads intact and deletes.
+func TestRBDGlanceInterop(t *testing.T) {
+	c := devCluster(t)
+	if _, err := os.Stat("/usr/bin/glance-api"); err != nil {
+		strictSkip(t, "needs Debian's glance-api: REF_STORE=rbd scripts/reference-glance.sh install")
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import rados, rbd").Run(); err != nil {
+		strictSkip(t, "Glance's rbd driver needs python3-rbd and python3-rados: REF_STORE=rbd scripts/reference-glance.sh install")
+	}
+	script, err := filepath.Abs("../../../../scripts/reference-glance.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(suite.tmp, "rbd-glance")
+	dbFile := filepath.Join(dir, "g.sqlite")
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Our db sync makes the schema Glance then uses.
+	p := startCeph(t, dir, singleRBDConf(c, port, "sqlite:///"+dbFile, dir), port)
+	ours := &server{URL: p.url, Trusted: true}
+
+	ref := func(args ...string) error {
+		cmd := exec.Command(script, args...)
+		cmd.Env = append(os.Environ(), "REF_STORE=rbd", "REF_DB="+dbFile)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("reference-glance.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	gp := strconv.Itoa(glancePort)
+	if err := ref("start", gp, "trusted"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ref("stop", gp); err != nil {
+			t.Error(err)
+		}
+	})
+	glance := &server{URL: "http://127.0.0.1:" + gp, Trusted: true}
+
+	// The servers share one SQLite file: every step waits for the one
+	// before it, so that they never write at the same moment.
+	t.Run("Glance uploads, glance-go serves and deletes", func(t *testing.T) {
+		data := randomBytes(3<<20 + 17)
+		id := glance.rawImage(t, tenantA, nil)["id"].(string)
+		glance.upload(t, tenantA, id, data)
+		gimg := glance.show(t, tenantA, id)
+		img := ours.show(t, tenantA, id)
+		if img["status"] != "active" || img["checksum"] != md5hex(data) || img["os_hash_value"] != gimg["os_hash_value"] ||
+			img["size"] != float64(len(data)) {
+			t.Errorf("glance-go shows status %v checksum %v size %v", img["status"], img["checksum"], img["size"])
+		}
+		if img["direct_url"] != c.location(id) || gimg["direct_url"] != c.location(id) {
+			t.Errorf("locations: glance-go %v, Glance %v, want %s", img["direct_url"], gimg["direct_url"], c.location(id))
+		}
+		if got := ours.download(t, tenantA, id); !bytes.Equal(got, data) {
+			t.Errorf("glance-go downloads %d bytes, want the %d Glance stored", len(got), len(data))
+		}
+		r := ours.do(t, tenantA, http.MethodGet, "/v2/images/"+id+"/file", nil, hdr("Range", "bytes=3145720-")).want(t, http.StatusPartialContent)
+		if !bytes.Equal(r.Body, data[3145720:]) {
+			t.Errorf("ranged download: %d bytes", len(r.Body))
+		}
+		ours.do(t, tenantA, http.MethodDelete, "/v2/images/"+id, nil).want(t, http.StatusNoContent)
+		c.wantGone(t, id)
+		glance.do(t, tenantA, http.MethodGet, "/v2/images/"+id, nil).want(t, http.StatusNotFound)
+	})
+	t.Run("glance-go uploads, Glance serves and deletes", func(t *testing.T) {
+		data := randomBytes(2<<20 + 99)
+		id := ours.rawImage(t, tenantA, nil)["id"].(string)
+		ours.upload(t, tenantA, id, data)
+		gimg := glance.show(t, tenantA, id)
+		if gimg["status"] != "active" || gimg["checksum"] != md5hex(data) || gimg["size"] != float64(len(data)) ||
+			gimg["direct_url"] != c.location(id) {
+			t.Errorf("Glance shows status %v checksum %v size %v direct_url %v", gimg["status"], gimg["checksum"], gimg["size"], gimg["direct_url"])
+		}
+		if got := glance.download(t, tenantA, id); !bytes.Equal(got, data) {
+			t.Errorf("Glance downloads %d bytes, want the %d glance-go stored", len(got), len(data))
+		}
+		glance.do(t, tenantA, http.MethodDelete, "/v2/images/"+id, nil).want(t, http.StatusNoContent)
+		c.wantGone(t, id)
+		ours.do(t, tenantA, http.MethodGet, "/v2/images/"+id, nil).want(t, http.StatusNotFound)
+	})
+}
