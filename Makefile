@@ -39,9 +39,12 @@ test-mysql: ## Run every test on SQLite and on the local MariaDB (started or ins
 	GLANCE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' $(GO) test -shuffle=on -timeout 20m ./...
 
 .PHONY: test-ceph
-test-ceph: ## Run the rbd store's tests on a one-node Ceph cluster (scripts/ceph-dev.sh starts it, installing Ceph when missing), and an OSD-failure test on a second one
-	eval "$$(scripts/ceph-dev.sh start)" && GLANCE_TEST_STRICT=1 GLANCE_TEST_RBD_FAULTS=1 $(GO) test -tags ceph,pacific -count=1 ./stores/rbd/ && \
-		GLANCE_TEST_STRICT=1 $(GO) test -tags ceph,pacific -count=1 -run 'RBD' ./cmd/glance-api/
+test-ceph: ## Run the rbd store's tests on a one-node Ceph cluster (scripts/ceph-dev.sh starts it, installing Ceph when missing): the driver, the wiring, HTTP against a ceph build, Glance 25.1 on the same pool, and OSD failures on a second cluster
+	REF_STORE=rbd scripts/reference-glance.sh install
+	eval "$$(scripts/ceph-dev.sh start)" && export CGO_ENABLED=1 GLANCE_TEST_STRICT=1 GLANCE_TEST_RBD_FAULTS=1 && \
+		$(GO) test -tags ceph,pacific -count=1 ./stores/rbd/ && \
+		$(GO) test -tags ceph,pacific -count=1 -run 'RBD' ./cmd/glance-api/ && \
+		$(GO) test -tags ceph,pacific -count=1 -v -run '^TestRBD' ./cmd/glance-api/internal/e2e/
 
 .PHONY: e2e
 e2e: ## Run the end-to-end suite: builds the binary and drives it over HTTP and with the real CLIs
