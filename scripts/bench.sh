@@ -19,6 +19,15 @@
 # Servers started here are thrown away afterwards, so their runs pass -keep and
 # skip deleting thousands of images one by one; "endpoint" runs clean up.
 #
+# BENCH_STORE=rbd stores the images in Ceph RBD instead of files, for both
+# servers: the legacy single store (stores = rbd) on the cluster of
+# scripts/ceph-dev.sh (started here when GLANCE_TEST_RBD_CONF is not set), in
+# a pool of the benchmark's own, BENCH_RBD_POOL (default glance-bench),
+# created as client.admin and emptied when each server's run ends. glance-go
+# is then built with make build-ceph. The images a scenario uploads are
+# deleted right after it, so the default sizes (1 GiB, 8 x 128 MiB) fit in
+# ceph-dev.sh's 3 GiB memstore OSD.
+#
 # BENCH_NICE=-10 runs the servers and the client at that nice level, for a
 # calibration on a machine that others are using at the same time (it takes
 # CPU from them: use it knowingly). Unset by default.
@@ -34,6 +43,17 @@ cd "$top"
 export PATH=/usr/local/go/bin:$PATH
 out=${BENCH_OUT:-/var/tmp/glance-bench-results}
 ref_port=${REF_PORT:-19393}
+store=${BENCH_STORE:-file}
+rbd_pool=${BENCH_RBD_POOL:-glance-bench}
+suffix=""
+case $store in
+file) ;;
+rbd) suffix=-rbd ;;
+*)
+	echo "bench.sh: BENCH_STORE must be file or rbd, got '$store'" >&2
+	exit 2
+	;;
+esac
 mkdir -p "$out" bin
 
 cleanup_cmds=()
@@ -85,10 +105,62 @@ free_port() {
 	return 1
 }
 
+# ceph_setup finds the ceph-dev.sh cluster, starting it when the
+# environment names none, and creates the benchmark's pool in it.
+ceph_setup() {
+	if [ -z "${GLANCE_TEST_RBD_CONF:-}" ]; then
+		eval "$(scripts/ceph-dev.sh start)" || return 1
+	fi
+	ceph_conf=$GLANCE_TEST_RBD_CONF
+	if ! timeout 60 rbd -c "$ceph_conf" -n client.admin pool stats "$rbd_pool" >/dev/null 2>&1; then
+		timeout 60 ceph -c "$ceph_conf" -n client.admin osd pool create "$rbd_pool" 8 8 replicated >&2 &&
+			timeout 60 rbd -c "$ceph_conf" -n client.admin pool init "$rbd_pool" || {
+			echo "bench.sh: cannot create the rbd pool $rbd_pool" >&2
+			return 1
+		}
+	fi
+}
+
+# rbd_purge removes every image of the benchmark's pool: what a server left
+# there when it was stopped, so that the next run has the space.
+rbd_purge() {
+	local r=(timeout 120 rbd -c "$ceph_conf" -n client.admin) img snap id
+	for img in $("${r[@]}" ls "$rbd_pool"); do
+		for snap in $("${r[@]}" snap ls "$rbd_pool/$img" | awk 'NR > 1 { print $2 }'); do
+			"${r[@]}" snap unprotect "$rbd_pool/$img@$snap" 2>/dev/null || true
+		done
+		"${r[@]}" snap purge --no-progress "$rbd_pool/$img" >/dev/null 2>&1 || true
+		"${r[@]}" rm --no-progress "$rbd_pool/$img" >&2 || true
+	done
+	for id in $("${r[@]}" trash ls "$rbd_pool" | awk '{ print $1 }'); do
+		"${r[@]}" trash rm --no-progress "$rbd_pool/$id" >&2 || true
+	done
+}
+
+# rbd_section prints the legacy single rbd store's [glance_store].
+rbd_section() {
+	cat <<CONF
+[glance_store]
+stores = rbd, http
+default_store = rbd
+rbd_store_ceph_conf = $ceph_conf
+rbd_store_user = admin
+rbd_store_pool = $rbd_pool
+rbd_store_chunk_size = 8
+CONF
+}
+
 bench_reference() {
-	local label="glance-25.1"
+	local label="glance-25.1$suffix"
 	scripts/reference-glance.sh stop "$ref_port" >/dev/null || return 1
-	scripts/reference-glance.sh start "$ref_port" trusted || return 1
+	if [ "$store" = rbd ]; then
+		ceph_setup || return 1
+		cleanup_cmds+=("rbd_purge")
+		REF_STORE=rbd GLANCE_TEST_RBD_USER=admin GLANCE_TEST_RBD_POOL=$rbd_pool \
+			scripts/reference-glance.sh start "$ref_port" trusted || return 1
+	else
+		scripts/reference-glance.sh start "$ref_port" trusted || return 1
+	fi
 	cleanup_cmds+=("scripts/reference-glance.sh stop $ref_port >&2")
 	run_bench "$label" "http://127.0.0.1:$ref_port" "$(scripts/reference-glance.sh pid "$ref_port")" -keep "$@"
 }
@@ -96,16 +168,30 @@ bench_reference() {
 bench_glance_go() {
 	# A failed build must not fall back on an older bin/glance-api.
 	rm -f bin/glance-api
-	go build -o bin/glance-api ./cmd/glance-api || {
-		echo "bench.sh: cannot build cmd/glance-api" >&2
-		return 1
-	}
-	local tmp port conf pid
+	if [ "$store" = rbd ]; then
+		make -s build-ceph BIN=bin/glance-api || {
+			echo "bench.sh: cannot build cmd/glance-api with the rbd store (make build-ceph)" >&2
+			return 1
+		}
+	else
+		go build -o bin/glance-api ./cmd/glance-api || {
+			echo "bench.sh: cannot build cmd/glance-api" >&2
+			return 1
+		}
+	fi
+	local tmp port conf pid section
 	tmp=$(mktemp -d /var/tmp/glance-go-bench.XXXXXX) || return 1
 	cleanup_cmds+=("rm -rf '$tmp'")
 	port=$(free_port) || return 1
 	conf=$tmp/glance-api.conf
 	mkdir -p "$tmp/images"
+	section="[glance_store]
+filesystem_store_datadir = $tmp/images"
+	if [ "$store" = rbd ]; then
+		ceph_setup || return 1
+		cleanup_cmds+=("rbd_purge")
+		section=$(rbd_section)
+	fi
 	cat >"$conf" <<CONF
 [DEFAULT]
 bind_host = 127.0.0.1
@@ -114,8 +200,7 @@ bind_port = $port
 [database]
 connection = sqlite:///$tmp/g.sqlite
 
-[glance_store]
-filesystem_store_datadir = $tmp/images
+$section
 
 [paste_deploy]
 flavor = trusted-auth
@@ -143,7 +228,7 @@ CONF
 		tail -n 30 "$tmp/glance-api.log" >&2
 		return 1
 	fi
-	run_bench glance-go "http://127.0.0.1:$port" "$pid" -keep "$@"
+	run_bench "glance-go$suffix" "http://127.0.0.1:$port" "$pid" -keep "$@"
 }
 
 # stop_pid PID: end a server this script started, with its process group.
