@@ -42,8 +42,7 @@ func cephBinary(t *testing.T) string {
 		t.Skip("needs our own binary to configure an rbd store: GLANCE_E2E_ENDPOINT is set")
 	}
 	cephBuild.once.Do(func() {
-		os.Setenv("CGO_ENABLED", "1")
-		cephBuild.bin, cephBuild.err = buildWith(filepath.Join(suite.tmp, "glance-api-ceph"), "-tags", "ceph,pacific")
+		cephBuild.bin, cephBuild.err = buildWith(filepath.Join(suite.tmp, "glance-api-ceph"), []string{"CGO_ENABLED=1"}, "-tags", "ceph,pacific")
 	})
 	if cephBuild.err != nil {
 		t.Fatal(cephBuild.err)

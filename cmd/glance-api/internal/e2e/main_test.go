@@ -139,12 +139,12 @@ func needTrusted(t *testing.T) {
 
 // buildBinary builds ./cmd/glance-api from the module root into dir.
 func buildBinary(dir string) (string, error) {
-	return buildWith(filepath.Join(dir, "glance-api"))
+	return buildWith(filepath.Join(dir, "glance-api"), nil)
 }
 
 // buildWith builds ./cmd/glance-api from the module root as bin, with the
-// go build flags given.
-func buildWith(bin string, flags ...string) (string, error) {
+// environment variables env added and the go build flags given.
+func buildWith(bin string, env []string, flags ...string) (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
@@ -156,6 +156,7 @@ func buildWith(bin string, flags ...string) (string, error) {
 	args := append(append([]string{"build"}, flags...), "-o", bin, "./cmd/glance-api")
 	cmd := exec.Command("go", args...)
 	cmd.Dir = filepath.Dir(gomod)
+	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("cannot build our glance-api (go %s): %v\n%s", strings.Join(args, " "), err, out)
 	}
