@@ -34,6 +34,14 @@
 // clients (scripts/install-clients.sh installs them), skips under -short.
 // TestGlanceManageDatabase runs only against our own binary.
 //
+// With -tags ceph,pacific the TestRBD* tests are compiled too (make
+// test-ceph runs them): they build a second glance-api with the rbd store
+// and run it on the cluster of scripts/ceph-dev.sh that GLANCE_TEST_RBD_CONF,
+// _USER and _POOL name; TestRBDGlanceInterop starts Debian's Glance with
+// its rbd store on port 19494 (scripts/reference-glance.sh), and
+// GLANCE_TEST_RBD_FAULTS=1 adds an OSD stopped mid-upload on a second
+// cluster of the test's own.
+//
 // Every test makes its own images, with names, tags and projects unique to
 // the run, and deletes them when it ends, so the suite can run repeatedly
 // against one long-lived server.
