@@ -123,8 +123,9 @@ type Sink struct {
 
 	// publisher state, owned by run
 	sess  *session
-	next  int // index of the broker to try next
-	fails int // consecutive failures, for the backoff
+	next  int  // index of the broker to try next
+	fails int  // consecutive failures, for the backoff
+	down  bool // a failed connection was reported since the last good one
 }
 
 var _ notifier.Sink = (*Sink)(nil)
@@ -384,8 +385,9 @@ func (s *Sink) connect() error {
 		Dial:       s.dial,
 	})
 	if err != nil {
-		if s.fails == 0 {
+		if !s.down {
 			s.log.Warn("cannot connect to RabbitMQ; notifications wait in the queue", "host", h.Addr(), "error", err)
+			s.down = true
 		}
 		return err
 	}
@@ -395,6 +397,7 @@ func (s *Sink) connect() error {
 		return err
 	}
 	s.sess = sess
+	s.down = false
 	s.connected.Store(true)
 	s.log.Info("connected to RabbitMQ", "host", h.Addr(), "vhost", vhost, "exchange", s.cfg.Exchange)
 	return nil
@@ -510,10 +513,13 @@ func (s *Sink) publish(it item) error {
 	}
 	select {
 	case <-dc.Done():
-		if !dc.Acked() {
-			return errors.New("the broker did not take the message (nack)")
+		if dc.Acked() {
+			return nil
 		}
-		return nil
+		if sess.ch.IsClosed() {
+			return errors.New("the connection closed before the broker confirmed the message")
+		}
+		return errors.New("the broker did not take the message (nack)")
 	case err := <-sess.closed:
 		return fmt.Errorf("connection closed before the broker confirmed the message: %v", err)
 	case <-ctx.Done():
