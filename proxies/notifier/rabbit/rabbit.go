@@ -471,18 +471,7 @@ func (s *Sink) closeSession() {
 func (s *Sink) publish(it item) error {
 	sess := s.sess
 	if !sess.exchange {
-		err := sess.ch.ExchangeDeclare(s.cfg.Exchange, "topic", sess.durable, s.cfg.AutoDelete, false, false, nil)
-		var ae *amqp.Error
-		if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed && strings.Contains(ae.Reason, "inequivalent arg 'durable'") {
-			// Another service created the exchange with the other
-			// durability; oslo.messaging then uses a transient one.
-			s.log.Warn("the exchange exists with another durability; using a transient exchange", "exchange", s.cfg.Exchange, "error", ae.Reason)
-			sess.durable = false
-			if err = s.openChannel(sess); err == nil {
-				err = sess.ch.ExchangeDeclare(s.cfg.Exchange, "topic", false, s.cfg.AutoDelete, false, false, nil)
-			}
-		}
-		if err != nil {
+		if err := s.declareExchange(sess); err != nil {
 			return fmt.Errorf("declaring exchange %s: %w", s.cfg.Exchange, err)
 		}
 		sess.exchange = true
@@ -525,6 +514,44 @@ func (s *Sink) publish(it item) error {
 	case <-ctx.Done():
 		return fmt.Errorf("no confirmation from the broker: %w", ctx.Err())
 	}
+}
+
+// declareExchange declares the topic exchange. When it exists with the
+// other durability (another service declared it), it is declared with
+// that one, as oslo.messaging falls back to a transient exchange; when it
+// exists with other arguments still, it is used as it is.
+func (s *Sink) declareExchange(sess *session) error {
+	declare := func(durable bool) error {
+		return sess.ch.ExchangeDeclare(s.cfg.Exchange, "topic", durable, s.cfg.AutoDelete, false, false, nil)
+	}
+	err := declare(sess.durable)
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Code != amqp.PreconditionFailed {
+		return err
+	}
+	// The failed declaration closed the channel.
+	if err := s.openChannel(sess); err != nil {
+		return err
+	}
+	if strings.Contains(ae.Reason, "'durable'") {
+		if err = declare(!sess.durable); err == nil {
+			sess.durable = !sess.durable
+			s.log.Warn("the exchange exists with the other durability; using it, and the same for the default queues",
+				"exchange", s.cfg.Exchange, "durable", sess.durable)
+			return nil
+		}
+		if !errors.As(err, &ae) || ae.Code != amqp.PreconditionFailed {
+			return err
+		}
+		if err := s.openChannel(sess); err != nil {
+			return err
+		}
+	}
+	if err := sess.ch.ExchangeDeclarePassive(s.cfg.Exchange, "topic", sess.durable, s.cfg.AutoDelete, false, false, nil); err != nil {
+		return err
+	}
+	s.log.Warn("the exchange exists with other arguments; publishing to it as it is", "exchange", s.cfg.Exchange, "error", ae.Reason)
+	return nil
 }
 
 // Publishing is the AMQP message oslo.messaging's rabbit driver sends

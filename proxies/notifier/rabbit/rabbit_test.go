@@ -206,3 +206,78 @@ func TestBroker(t *testing.T) {
 		t.Errorf("queue after reading: %+v %v", q, err)
 	}
 }
+
+// TestBrokerExistingExchange publishes to an exchange another service
+// declared with the other durability: the sink adopts it and its default
+// queue gets the same durability.
+func TestBrokerExistingExchange(t *testing.T) {
+	conn := dialBroker(t)
+	for _, durable := range []bool{true, false} {
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("glance-go-unit-x-%d-%d", os.Getpid(), time.Now().UnixNano())
+		if err := ch.ExchangeDeclare(id, "topic", durable, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ch.QueueDelete(id+".info", false, false, false)
+			ch.ExchangeDelete(id, false, false)
+		})
+		s, err := rabbit.New(rabbit.Config{URL: "rabbit://guest:guest@127.0.0.1:5672/", Exchange: id, Topics: []string{id}, Durable: !durable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Emit(context.Background(), ev("image.create"))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = s.Close(ctx)
+		cancel()
+		if err != nil || s.Stats().Published != 1 {
+			t.Fatalf("durable %v exchange: Close %v, stats %+v", durable, err, s.Stats())
+		}
+		// The default queue was declared with the exchange's durability
+		// and holds the message.
+		if _, ok, err := ch.Get(id+".info", true); err != nil || !ok {
+			t.Errorf("durable %v exchange: message in the default queue: %v %v", durable, ok, err)
+		}
+	}
+}
+
+// TestBrokerFailover gives two brokers, one of them dead: the message
+// goes through the live one.
+func TestBrokerFailover(t *testing.T) {
+	conn := dialBroker(t)
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("glance-go-unit-f-%d-%d", os.Getpid(), time.Now().UnixNano())
+	t.Cleanup(func() {
+		ch.QueueDelete(id+".info", false, false, false)
+		ch.ExchangeDelete(id, false, false)
+	})
+	dead := deadURL(t)
+	dead = dead[len("rabbit://") : len(dead)-1]
+	// The brokers are shuffled at start: try until the dead one came
+	// first, which happens half of the time.
+	for range 30 {
+		s, err := rabbit.New(rabbit.Config{URL: "rabbit://" + dead + ",guest:guest@127.0.0.1:5672/", Exchange: id, Topics: []string{id},
+			Retry: -1, RetryInterval: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Emit(context.Background(), ev("image.create"))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = s.Close(ctx)
+		cancel()
+		st := s.Stats()
+		if err != nil || st.Published != 1 {
+			t.Fatalf("Close %v, stats %+v", err, st)
+		}
+		if st.Retried == 1 {
+			return // failed on the dead broker, then went to the live one
+		}
+	}
+	t.Error("the dead broker never came first, or a failure on it was not followed by the live one")
+}
