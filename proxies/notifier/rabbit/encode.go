@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -44,14 +45,16 @@ type envelope struct {
 // Encode returns the AMQP body oslo.messaging sends for ev in format f:
 // JSON as Python's json.dumps writes it (", " and ": " separators, every
 // character beyond ASCII escaped), the message's keys in the order
-// oslo.messaging builds them. The priority is sent as given (INFO, ERROR).
+// oslo.messaging builds them and the payload's in the order Glance does
+// (keys it does not know follow, sorted). The priority is sent as given
+// (INFO, ERROR).
 func Encode(ev notifier.Event, f Format) ([]byte, error) {
 	m := message{
 		MessageID:   ev.MessageID,
 		PublisherID: ev.PublisherID,
 		EventType:   ev.EventType,
 		Priority:    ev.Priority,
-		Payload:     ev.Payload,
+		Payload:     ordered(ev.Payload),
 		Timestamp:   notifier.Timestamp(ev.Timestamp),
 		UniqueID:    uniqueID(),
 	}
@@ -66,6 +69,96 @@ func Encode(ev notifier.Event, f Format) ([]byte, error) {
 		return pyJSON(envelope{Version: "2.0", Message: string(inner)})
 	}
 	return nil, fmt.Errorf("unknown message format %d", f)
+}
+
+// Glance's payload key orders (glance/notifier.py): format_image_notification,
+// then the import lists of image.prepare and image.upload and their
+// backend; format_image_member_notification; _format_image_send.
+var (
+	imageOrder = []string{"id", "name", "status", "created_at", "updated_at", "min_disk", "min_ram", "protected",
+		"checksum", "owner", "disk_format", "container_format", "size", "virtual_size", "is_public", "visibility",
+		"properties", "tags", "deleted", "deleted_at", "os_glance_importing_to_stores", "os_glance_failed_import", "backend"}
+	memberOrder = []string{"image_id", "member_id", "status", "created_at", "updated_at", "deleted", "deleted_at"}
+	sendOrder   = []string{"bytes_sent", "image_id", "owner_id", "receiver_tenant_id", "receiver_user_id"}
+)
+
+// orderedMap is a payload object written with its keys in a given order.
+type orderedMap struct {
+	m     map[string]any
+	order []string
+}
+
+// ordered puts a payload object's keys in Glance's order for its kind of
+// event; anything else is left to encoding/json.
+func ordered(p any) any {
+	m, ok := p.(map[string]any)
+	if !ok {
+		return p
+	}
+	_, hasImage := m["image_id"]
+	_, hasMember := m["member_id"]
+	_, hasSent := m["bytes_sent"]
+	switch {
+	case hasSent:
+		return orderedMap{m, sendOrder}
+	case hasImage && hasMember:
+		return orderedMap{m, memberOrder}
+	}
+	if _, ok := m["id"]; ok {
+		return orderedMap{m, imageOrder}
+	}
+	return m
+}
+
+// MarshalJSON implements json.Marshaler.
+func (o orderedMap) MarshalJSON() ([]byte, error) {
+	known := make(map[string]bool, len(o.order))
+	keys := make([]string, 0, len(o.m))
+	for _, k := range o.order {
+		known[k] = true
+		if _, ok := o.m[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	rest := make([]string, 0, len(o.m))
+	for k := range o.m {
+		if !known[k] {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	keys = append(keys, rest...)
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		kb, err := marshalNoHTML(k)
+		if err != nil {
+			return nil, err
+		}
+		vb, err := marshalNoHTML(o.m[k])
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(kb)
+		buf.WriteByte(':')
+		buf.Write(vb)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// marshalNoHTML is json.Marshal without the escaping of <, > and &.
+func marshalNoHTML(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // RoutingKey is the routing key of a notification of priority on topic:
@@ -83,13 +176,11 @@ func uniqueID() string {
 
 // pyJSON marshals v as Python's json.dumps does by default.
 func pyJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := marshalNoHTML(v)
+	if err != nil {
 		return nil, err
 	}
-	return pythonize(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+	return pythonize(b), nil
 }
 
 // pythonize rewrites compact JSON with Python's separators and with

@@ -1,10 +1,16 @@
 package rabbit_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/glance-go/glance-go/domain"
 	"github.com/glance-go/glance-go/proxies/notifier"
 	"github.com/glance-go/glance-go/proxies/notifier/rabbit"
 )
@@ -107,5 +113,108 @@ func TestPublishingProperties(t *testing.T) {
 	p := rabbit.Publishing([]byte("{}"))
 	if p.ContentType != "application/json" || p.ContentEncoding != "utf-8" || p.DeliveryMode != 2 || p.Priority != 0 {
 		t.Errorf("properties = %+v", p)
+	}
+}
+
+// payloadKeys returns the keys of the message's payload object in the
+// order they are written.
+func payloadKeys(t *testing.T, body []byte) []string {
+	t.Helper()
+	var msg struct {
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(body, &msg); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(msg.Payload))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("payload is not an object: %s", msg.Payload)
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
+}
+
+func TestPayloadKeyOrder(t *testing.T) {
+	name, owner := "n", "p"
+	img := notifier.ImagePayload(domain.Meta{ID: "i", Name: &name, Owner: &owner, Status: domain.StatusActive,
+		Properties: map[string]string{"b": "2", "a": "1"}, Tags: []string{"t"}})
+	img["os_glance_importing_to_stores"] = []string{}
+	img["os_glance_failed_import"] = []string{}
+	img["zz_extra"] = 1
+	member := notifier.MemberPayload(domain.Member{ImageID: "i", MemberID: "m", Status: "pending"})
+	send := map[string]any{"receiver_user_id": "u", "receiver_tenant_id": "p", "owner_id": "p", "image_id": "i", "bytes_sent": 3}
+	for _, tc := range []struct {
+		payload map[string]any
+		want    string
+	}{
+		{img, "id name status created_at updated_at min_disk min_ram protected checksum owner disk_format container_format " +
+			"size virtual_size is_public visibility properties tags deleted deleted_at os_glance_importing_to_stores os_glance_failed_import zz_extra"},
+		{member, "image_id member_id status created_at updated_at deleted deleted_at"},
+		{send, "bytes_sent image_id owner_id receiver_tenant_id receiver_user_id"},
+	} {
+		e := event
+		e.Payload = tc.payload
+		b, err := rabbit.Encode(e, rabbit.FormatV1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(payloadKeys(t, b), " "); got != tc.want {
+			t.Errorf("payload keys\n got %s\nwant %s", got, tc.want)
+		}
+	}
+}
+
+// TestEncodeAsPython has Python's json module read the body and write it
+// again, as oslo.messaging would have written it: the two must be the
+// same bytes, envelope and message.
+func TestEncodeAsPython(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("GLANCE_TEST_STRICT") != "" {
+			t.Fatal("python3 is not installed (GLANCE_TEST_STRICT is set)")
+		}
+		t.Skip("python3 is not installed")
+	}
+	name := "Ünïcode 名前 \U0001F600 <b>&\"\\\t"
+	owner := "p"
+	size := int64(1 << 40)
+	p := notifier.ImagePayload(domain.Meta{ID: "i", Name: &name, Owner: &owner, Status: domain.StatusActive, Size: &size,
+		Properties: map[string]string{"k\u00e9y": "v\u2028", "a": "</script>"}, Tags: []string{"t1", "t2"}})
+	e := event
+	e.Payload = p
+	for _, f := range []rabbit.Format{rabbit.FormatV1, rabbit.FormatV2} {
+		body, err := rabbit.Encode(e, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script := `import json, sys
+body = sys.stdin.buffer.read().decode("utf-8")
+d = json.loads(body)
+if "oslo.message" in d:
+    inner = d["oslo.message"]
+    assert json.dumps(json.loads(inner)) == inner, "message differs: " + json.dumps(json.loads(inner))
+sys.stdout.write(json.dumps(d))`
+		cmd := exec.Command(py, "-c", script)
+		cmd.Stdin = bytes.NewReader(body)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("format %d: python: %v\n%s", f, err, stderr.String())
+		}
+		if string(out) != string(body) {
+			t.Errorf("format %d: Python writes\n%s\nwe wrote\n%s", f, out, body)
+		}
 	}
 }
