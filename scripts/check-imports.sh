@@ -26,6 +26,9 @@ allowed_importers gorm.io/ "^$mod/db($|/)"
 allowed_importers github.com/glebarez/ "^$mod/db($|/)"
 allowed_importers github.com/casbin/ "^$mod/proxies/policy$"
 allowed_importers github.com/ceph/go-ceph "^$mod/stores/rbd$"
+# The AMQP client: only the RabbitMQ notification sink (tests, which are not
+# checked here, use it to read what the sink publishes).
+allowed_importers github.com/rabbitmq/amqp091-go "^$mod/proxies/notifier/rabbit$"
 
 # domain: standard library only.
 nonstd=$(go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./domain | grep -v "^$mod/domain$" || true)

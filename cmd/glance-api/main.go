@@ -35,6 +35,7 @@ import (
 	"github.com/glance-go/glance-go/proxies/inspect"
 	"github.com/glance-go/glance-go/proxies/location"
 	"github.com/glance-go/glance-go/proxies/notifier"
+	"github.com/glance-go/glance-go/proxies/notifier/rabbit"
 	"github.com/glance-go/glance-go/proxies/policy"
 	"github.com/glance-go/glance-go/proxies/propprotect"
 	"github.com/glance-go/glance-go/proxies/quota"
@@ -133,7 +134,7 @@ func serve(args []string, log *slog.Logger) error {
 		}
 	}
 
-	srv, stopImports, err := newServer(ctx, cfg, d, log)
+	srv, stopServices, err := newServer(ctx, cfg, d, log)
 	if err != nil {
 		return err
 	}
@@ -155,8 +156,9 @@ func serve(args []string, log *slog.Logger) error {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	// Imports still running are cut short and reverted.
-	return stopImports(sctx)
+	// Imports still running are cut short and reverted; queued
+	// notifications are sent.
+	return stopServices(sctx)
 }
 
 func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
@@ -167,11 +169,19 @@ func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
 	})
 }
 
-// newServer wires the configured parts into an http.Server; stopImports
-// ends the import service once the server no longer takes requests.
+// newServer wires the configured parts into an http.Server; stop ends the
+// import service, then sends the notifications still queued, once the
+// server no longer takes requests.
 func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logger) (
-	srv *http.Server, stopImports func(context.Context) error, err error) {
+	srv *http.Server, stop func(context.Context) error, err error) {
 	set, err := openStores(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range cfg.NotificationWarnings() {
+		log.Warn(w)
+	}
+	notes, err := newNotifications(cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -215,7 +225,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 			StorageBytes: cfg.UserStorageQuotaBytes(),
 		},
 		Enforcer: enf,
-		Sink:     newSink(cfg),
+		Sink:     notes.sink,
 		Notifier: notifier.Options{
 			PublisherID: cfg.DefaultPublisherID,
 			Disabled:    cfg.DisabledNotifications,
@@ -225,6 +235,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 	})
 	imp, err := newImports(cfg, d, gw, set, enf, log)
 	if err != nil {
+		notes.close(log)
 		return nil, nil, err
 	}
 	recoverImports(ctx, cfg, d, imp, log)
@@ -243,6 +254,11 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		if schema, err = os.ReadFile(cfg.SchemaImageFile); err != nil {
 			return nil, nil, err
 		}
+	}
+	stop = func(ctx context.Context) error {
+		err := imp.Close(ctx)
+		notes.close(log)
+		return err
 	}
 	h := api.New(gw, api.Options{
 		LimitDefault:          cfg.LimitParamDefault,
@@ -266,7 +282,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}, imp.Close, nil
+	}, stop, nil
 }
 
 func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Enforcer, error) {
@@ -276,17 +292,92 @@ func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Enforcer, error) 
 	return policy.New(cfg.Policy.ModelFile, cfg.Policy.PolicyFile, log)
 }
 
-// newSink returns where notifications go ([oslo_messaging_notifications]
-// driver): nowhere by default, as with oslo.messaging's noop driver, or JSON
-// lines on standard error.
-func newSink(cfg *config.Config) notifier.Sink {
+// notifications is where notifications go ([oslo_messaging_notifications]
+// driver): nowhere (noop, the default), JSON lines on standard error (log)
+// and RabbitMQ (messaging, messagingv2), each driver in turn.
+type notifications struct {
+	sink notifier.Sink
+	// bus is the RabbitMQ sink, nil without a messaging driver; its Stats
+	// count what was published, retried and dropped.
+	bus *rabbit.Sink
+}
+
+func newNotifications(cfg *config.Config, log *slog.Logger) (*notifications, error) {
+	n := &notifications{}
+	var sinks []notifier.Sink
+	var formats []rabbit.Format
+	logged := false
 	for _, d := range cfg.Notifications.Driver {
 		switch d {
-		case "log", "messaging", "messagingv2", "routing":
-			return notifier.NewLogSink(os.Stderr)
+		case "log":
+			if !logged {
+				sinks = append(sinks, notifier.NewLogSink(os.Stderr))
+				logged = true
+			}
+		case "messaging":
+			formats = append(formats, rabbit.FormatV1)
+		case "messagingv2":
+			formats = append(formats, rabbit.FormatV2)
 		}
 	}
-	return notifier.NewLogSink(io.Discard)
+	if len(formats) > 0 {
+		nc := cfg.Notifications
+		r := nc.Rabbit
+		bus, err := rabbit.New(rabbit.Config{
+			URL:                 nc.URL(),
+			Formats:             formats,
+			Topics:              nc.Topics,
+			Exchange:            nc.ControlExchange,
+			Retry:               nc.Retry,
+			Durable:             r.AMQPDurableQueues || r.QuorumQueue,
+			AutoDelete:          r.AMQPAutoDelete,
+			HAQueues:            r.HAQueues,
+			QuorumQueues:        r.QuorumQueue,
+			QuorumDeliveryLimit: r.QuorumDeliveryLimit,
+			QuorumMaxMemLength:  r.QuorumMaxMemoryLength,
+			QuorumMaxMemBytes:   r.QuorumMaxMemoryBytes,
+			RetryInterval:       time.Duration(r.RetryInterval) * time.Second,
+			RetryBackoff:        time.Duration(r.RetryBackoff) * time.Second,
+			IntervalMax:         time.Duration(r.IntervalMax) * time.Second,
+			Heartbeat:           time.Duration(r.HeartbeatTimeoutThreshold) * time.Second,
+			LoginMethod:         r.LoginMethod,
+			QueueSize:           nc.QueueSize,
+			Logger:              log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("notifications: %w", err)
+		}
+		log.Info("notifications go to RabbitMQ", "transport_url", rabbit.Redact(nc.URL()),
+			"exchange", nc.ControlExchange, "topics", strings.Join(nc.Topics, ","))
+		n.bus = bus
+		sinks = append(sinks, bus)
+	}
+	switch len(sinks) {
+	case 0:
+		n.sink = notifier.NewLogSink(io.Discard)
+	default:
+		n.sink = notifier.Fanout(sinks...)
+	}
+	return n, nil
+}
+
+// flushTimeout bounds how long a stopping server keeps sending the
+// notifications still queued.
+const flushTimeout = 5 * time.Second
+
+// close sends what is queued for the message bus, for flushTimeout at
+// most, and reports what had to be left.
+func (n *notifications) close(log *slog.Logger) {
+	if n.bus == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	err := n.bus.Close(ctx)
+	st := n.bus.Stats()
+	if err != nil || st.Dropped+st.Undelivered > 0 {
+		log.Warn("notifications not delivered", "published", st.Published, "dropped", st.Dropped, "undelivered", st.Undelivered)
+	}
 }
 
 func dbCommand(args []string, log *slog.Logger) error {

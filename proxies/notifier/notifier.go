@@ -410,8 +410,7 @@ func (s *logSink) Emit(_ context.Context, ev Event) error {
 		Priority    string `json:"priority"`
 		Payload     any    `json:"payload"`
 		Timestamp   string `json:"timestamp"`
-	}{ev.MessageID, ev.PublisherID, ev.EventType, ev.Priority, ev.Payload,
-		ev.Timestamp.UTC().Format("2006-01-02 15:04:05.000000")})
+	}{ev.MessageID, ev.PublisherID, ev.EventType, ev.Priority, ev.Payload, Timestamp(ev.Timestamp)})
 	if err != nil {
 		return err
 	}
@@ -420,4 +419,37 @@ func (s *logSink) Emit(_ context.Context, ev Event) error {
 	defer s.mu.Unlock()
 	_, err = s.w.Write(b)
 	return err
+}
+
+// Timestamp renders t as oslo.messaging writes a notification's timestamp,
+// Python's str() of a naive UTC datetime: "2006-01-02 15:04:05.000123",
+// without the fraction when the microseconds are zero.
+func Timestamp(t time.Time) string {
+	t = t.UTC()
+	if t.Nanosecond()/1000 == 0 {
+		return t.Format("2006-01-02 15:04:05")
+	}
+	return t.Format("2006-01-02 15:04:05.000000")
+}
+
+// Fanout returns a Sink that hands every event to each of sinks, in order,
+// as oslo.messaging hands a notification to each configured driver. Its
+// error joins those of the sinks that failed.
+func Fanout(sinks ...Sink) Sink {
+	if len(sinks) == 1 {
+		return sinks[0]
+	}
+	return fanout(sinks)
+}
+
+type fanout []Sink
+
+func (f fanout) Emit(ctx context.Context, ev Event) error {
+	var errs []error
+	for _, s := range f {
+		if err := s.Emit(ctx, ev); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

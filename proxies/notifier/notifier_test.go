@@ -444,3 +444,43 @@ func TestLogSink(t *testing.T) {
 		t.Errorf("%d lines, want 20", lines)
 	}
 }
+
+func TestTimestamp(t *testing.T) {
+	for _, tc := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Date(2024, 1, 2, 3, 4, 5, 6000, time.UTC), "2024-01-02 03:04:05.000006"},
+		{time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), "2024-01-02 03:04:05"},
+		{time.Date(2024, 1, 2, 3, 4, 5, 999, time.UTC), "2024-01-02 03:04:05"},
+		{time.Date(2024, 1, 2, 4, 4, 5, 123456789, time.FixedZone("x", 3600)), "2024-01-02 03:04:05.123456"},
+	} {
+		if got := notifier.Timestamp(tc.t); got != tc.want {
+			t.Errorf("Timestamp(%v) = %q, want %q", tc.t, got, tc.want)
+		}
+	}
+}
+
+type errSink struct {
+	got []string
+	err error
+}
+
+func (s *errSink) Emit(_ context.Context, ev notifier.Event) error {
+	s.got = append(s.got, ev.EventType)
+	return s.err
+}
+
+func TestFanout(t *testing.T) {
+	a, b := &errSink{err: errors.New("a failed")}, &errSink{}
+	err := notifier.Fanout(a, b).Emit(context.Background(), notifier.Event{EventType: "image.create"})
+	if err == nil || err.Error() != "a failed" {
+		t.Errorf("error %v, want a's", err)
+	}
+	if len(a.got) != 1 || len(b.got) != 1 {
+		t.Errorf("a got %v, b got %v: a failing sink kept the event from the next", a.got, b.got)
+	}
+	if s := notifier.Fanout(b); s != notifier.Sink(b) {
+		t.Error("Fanout of one sink is not that sink")
+	}
+}

@@ -66,10 +66,12 @@ type Config struct {
 	// the order written across all files.
 	BackendMultiOptions map[string]map[string][]string
 
-	Policy        PolicyConfig        // [oslo_policy]
-	Notifications NotificationsConfig // [oslo_messaging_notifications]
-	PasteDeploy   PasteDeployConfig   // [paste_deploy]
-	ImageFormat   ImageFormatConfig   // [image_format]
+	Policy PolicyConfig // [oslo_policy]
+	// Notifications is [oslo_messaging_notifications], [oslo_messaging_rabbit],
+	// [DEFAULT] transport_url and control_exchange.
+	Notifications NotificationsConfig
+	PasteDeploy   PasteDeployConfig // [paste_deploy]
+	ImageFormat   ImageFormatConfig // [image_format]
 	// Imports is [import_filtering_opts], [image_import_opts] image_import_plugins,
 	// [image_conversion] and [inject_metadata_properties].
 	Imports  ImportsConfig
@@ -92,15 +94,6 @@ type Config struct {
 	Warnings []string
 
 	origin map[string]entry // "section option" → where the value came from
-}
-
-// NotificationsConfig is the [oslo_messaging_notifications] section.
-type NotificationsConfig struct {
-	// Driver lists where notifications go: noop (or empty) drops them;
-	// log writes them as JSON lines to the server's standard error.
-	// messagingv2 and messaging are accepted and, until a message bus is
-	// configured, also written as JSON lines.
-	Driver []string
 }
 
 // DatabaseConfig is the [database] section.
@@ -257,8 +250,9 @@ func glanceDefaults() *Config {
 			GPTSafetyChecksNonfatal: []string{"mbr"},
 			VMDKAllowedTypes:        []string{"streamOptimized", "monolithicSparse"},
 		},
-		Imports: defaultImports(),
-		Tasks:   defaultTasks(),
+		Imports:       defaultImports(),
+		Tasks:         defaultTasks(),
+		Notifications: defaultNotifications(),
 	}
 }
 
@@ -372,6 +366,9 @@ func (c *Config) checkValues() error {
 		}
 	}
 	if err := c.checkTasks(); err != nil {
+		return err
+	}
+	if err := c.checkNotifications(); err != nil {
 		return err
 	}
 	return c.checkImports()

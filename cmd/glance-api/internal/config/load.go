@@ -59,7 +59,6 @@ var options = []option{
 	{"glance_store", "default_backend", nil, func(c *Config) any { return &c.DefaultBackend }},
 	{"oslo_policy", "policy_file", nil, func(c *Config) any { return &c.Policy.PolicyFile }},
 	{"oslo_policy", "casbin_model_file", nil, func(c *Config) any { return &c.Policy.ModelFile }},
-	{"oslo_messaging_notifications", "driver", nil, func(c *Config) any { return &c.Notifications.Driver }},
 	{"paste_deploy", "flavor", nil, func(c *Config) any { return &c.PasteDeploy.Flavor }},
 	{"image_format", "disk_formats", [][2]string{{"DEFAULT", "disk_formats"}}, func(c *Config) any { return &c.ImageFormat.DiskFormats }},
 	{"image_format", "container_formats", [][2]string{{"DEFAULT", "container_formats"}}, func(c *Config) any { return &c.ImageFormat.ContainerFormats }},
@@ -144,6 +143,9 @@ func Load(files []string, dirs []string) (*Config, []string, error) {
 		return nil, nil, err
 	}
 	if err := l.storeOptions(c); err != nil {
+		return nil, nil, err
+	}
+	if err := l.notificationOptions(c); err != nil {
 		return nil, nil, err
 	}
 	l.resolveFiles(c, dirs, files)
