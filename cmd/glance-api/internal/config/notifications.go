@@ -152,17 +152,6 @@ func (n NotificationsConfig) Messaging() bool {
 // checkNotifications checks the notification options.
 func (c *Config) checkNotifications() error {
 	n := c.Notifications
-	for _, d := range n.Driver {
-		if !notificationDrivers[d] {
-			names := make([]string, 0, len(notificationDrivers))
-			for k := range notificationDrivers {
-				names = append(names, k)
-			}
-			sort.Strings(names)
-			return c.fieldError("oslo_messaging_notifications", "driver", d, "unknown driver %q (known: %s; several drivers are several driver = lines)",
-				d, strings.Join(names, ", "))
-		}
-	}
 	r := n.Rabbit
 	checks := []struct {
 		section, option string
@@ -217,9 +206,20 @@ func (c *Config) NotificationWarnings() []string {
 	var out []string
 	n := c.Notifications
 	for _, d := range n.Driver {
-		if d == "routing" {
+		switch {
+		case d == "routing":
 			out = append(out, "[oslo_messaging_notifications] driver = routing is not supported: notifications routed by "+
 				"routing_config are not sent; use messagingv2, messaging or log")
+		case !notificationDrivers[d]:
+			// oslo.messaging loads the drivers it finds and leaves out the
+			// others with a warning; so does glance-go.
+			names := make([]string, 0, len(notificationDrivers))
+			for k := range notificationDrivers {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			out = append(out, fmt.Sprintf("[oslo_messaging_notifications] driver = %s is not a known driver (known: %s; "+
+				"several drivers are several driver = lines): it sends nothing", d, strings.Join(names, ", ")))
 		}
 	}
 	if n.Messaging() {
