@@ -69,6 +69,8 @@ type Config struct {
 	Policy        PolicyConfig        // [oslo_policy]
 	Notifications NotificationsConfig // [oslo_messaging_notifications]
 	PasteDeploy   PasteDeployConfig   // [paste_deploy]
+	// Keystone is [keystone_authtoken], used by the keystone flavor.
+	Keystone    KeystoneAuthtokenConfig
 	ImageFormat   ImageFormatConfig   // [image_format]
 	// Imports is [import_filtering_opts], [image_import_opts] image_import_plugins,
 	// [image_conversion] and [inject_metadata_properties].
@@ -165,8 +167,9 @@ type PasteDeployConfig struct {
 	// Flavor selects authentication: "" or "noauth" (every request is an
 	// admin without a project, as Glance's pipeline without a flavor),
 	// "trusted-auth" (identity from X-Project-Id, X-User-Id, X-Roles
-	// headers) or "keystone". A "+caching" or "+cachemanagement" suffix is
-	// accepted and has no effect.
+	// headers) or "keystone" (tokens validated against Keystone, see
+	// KeystoneAuthtokenConfig). A "+caching" or "+cachemanagement" suffix
+	// is accepted and has no effect.
 	Flavor string
 }
 
@@ -251,8 +254,9 @@ func glanceDefaults() *Config {
 			GPTSafetyChecksNonfatal: []string{"mbr"},
 			VMDKAllowedTypes:        []string{"streamOptimized", "monolithicSparse"},
 		},
-		Imports: defaultImports(),
-		Tasks:   defaultTasks(),
+		Imports:  defaultImports(),
+		Tasks:    defaultTasks(),
+		Keystone: defaultKeystoneAuthtoken(),
 	}
 }
 
@@ -379,6 +383,9 @@ func (c *Config) checkValues() error {
 // naming the option and, when it came from a file, the file and line.
 func (c *Config) Validate() error {
 	if err := c.checkValues(); err != nil {
+		return err
+	}
+	if err := c.checkKeystone(); err != nil {
 		return err
 	}
 	if strings.TrimSpace(c.Database.Connection) == "" {
