@@ -71,7 +71,7 @@ type Config struct {
 	PasteDeploy   PasteDeployConfig   // [paste_deploy]
 	// Keystone is [keystone_authtoken], used by the keystone flavor.
 	Keystone    KeystoneAuthtokenConfig
-	ImageFormat   ImageFormatConfig   // [image_format]
+	ImageFormat ImageFormatConfig // [image_format]
 	// Imports is [import_filtering_opts], [image_import_opts] image_import_plugins,
 	// [image_conversion] and [inject_metadata_properties].
 	Imports  ImportsConfig

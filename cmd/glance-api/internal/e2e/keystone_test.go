@@ -296,7 +296,9 @@ func TestKeystone(t *testing.T) {
 		img := srv.do(t, nobody, http.MethodPost, "/v2/images", map[string]any{"name": uniq("ks"), "disk_format": "raw",
 			"container_format": "bare"}, as(memberA)).want(t, http.StatusCreated).object(t)
 		id := img["id"].(string)
-		t.Cleanup(func() { srv.do(t, nobody, http.MethodDelete, "/v2/images/"+id, nil, as(ks.token(t, ks.Admin, ks.AdminProject))) })
+		t.Cleanup(func() {
+			srv.do(t, nobody, http.MethodDelete, "/v2/images/"+id, nil, as(ks.token(t, ks.Admin, ks.AdminProject)))
+		})
 		if img["owner"] != memberA.ProjectID {
 			t.Errorf("owner %v, want the token's project %s", img["owner"], memberA.ProjectID)
 		}
@@ -309,7 +311,9 @@ func TestKeystone(t *testing.T) {
 		spoofed := srv.do(t, nobody, http.MethodPost, "/v2/images", map[string]any{"name": uniq("ks")}, spoof...).
 			want(t, http.StatusCreated).object(t)
 		sid := spoofed["id"].(string)
-		t.Cleanup(func() { srv.do(t, nobody, http.MethodDelete, "/v2/images/"+sid, nil, as(ks.token(t, ks.Admin, ks.AdminProject))) })
+		t.Cleanup(func() {
+			srv.do(t, nobody, http.MethodDelete, "/v2/images/"+sid, nil, as(ks.token(t, ks.Admin, ks.AdminProject)))
+		})
 		if spoofed["owner"] != memberA.ProjectID {
 			t.Errorf("with spoofed headers: owner %v, want %s", spoofed["owner"], memberA.ProjectID)
 		}
@@ -324,7 +328,9 @@ func TestKeystone(t *testing.T) {
 		img := srv.do(t, nobody, http.MethodPost, "/v2/images", map[string]any{"name": uniq("ks"), "disk_format": "raw",
 			"container_format": "bare"}, as(memberA)).want(t, http.StatusCreated).object(t)
 		id := img["id"].(string)
-		t.Cleanup(func() { srv.do(t, nobody, http.MethodDelete, "/v2/images/"+id, nil, as(ks.token(t, ks.Admin, ks.AdminProject))) })
+		t.Cleanup(func() {
+			srv.do(t, nobody, http.MethodDelete, "/v2/images/"+id, nil, as(ks.token(t, ks.Admin, ks.AdminProject)))
+		})
 		srv.do(t, nobody, http.MethodGet, "/v2/images/"+id, nil, as(reader)).want(t, http.StatusOK)
 		srv.do(t, nobody, http.MethodPut, "/v2/images/"+id+"/file", []byte("data"), as(reader),
 			hdr("Content-Type", "application/octet-stream")).want(t, http.StatusForbidden)
@@ -339,7 +345,9 @@ func TestKeystone(t *testing.T) {
 				as(tok)).want(t, http.StatusCreated).object(t)
 			id := img["id"].(string)
 			mine = append(mine, id)
-			t.Cleanup(func() { srv.do(t, nobody, http.MethodDelete, "/v2/images/"+id, nil, as(ks.token(t, ks.Admin, ks.AdminProject))) })
+			t.Cleanup(func() {
+				srv.do(t, nobody, http.MethodDelete, "/v2/images/"+id, nil, as(ks.token(t, ks.Admin, ks.AdminProject)))
+			})
 		}
 		admin := ks.token(t, ks.Admin, ks.AdminProject)
 		all := ids(t, srv.do(t, nobody, http.MethodGet, "/v2/images?limit=1000", nil, as(admin)).want(t, http.StatusOK).object(t))
