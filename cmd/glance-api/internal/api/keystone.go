@@ -114,9 +114,7 @@ func (k *keystoneAuth) Authenticate(r *http.Request) (*domain.Caller, error) {
 // Keystone was out of reach, 401 otherwise. With delay_auth_decision both
 // go on to the context filter, whose 401 is webob's.
 func (k *keystoneAuth) refuse(err error, what string) error {
-	// keystonemiddleware spells the header WWW-Authenticate; the key is kept
-	// as written.
-	header := http.Header{"WWW-Authenticate": {`Keystone uri="` + k.o.WWWAuthenticateURI + `"`}}
+	header := http.Header{"Www-Authenticate": {`Keystone uri="` + k.o.WWWAuthenticateURI + `"`}}
 	unavailable := errors.Is(err, domain.ErrUnavailable)
 	if k.o.DelayAuthDecision {
 		return &httpError{status: http.StatusUnauthorized, header: header, err: err}
