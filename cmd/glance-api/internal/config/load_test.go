@@ -720,3 +720,47 @@ func strictSkip(t *testing.T, why string) {
 	}
 	t.Skip(why)
 }
+
+// TestKeystoneAuthtoken checks what the keystone flavor needs of
+// [keystone_authtoken]: auth_uri still works, with a warning, and a
+// section that cannot log in stops the server with a clear message.
+func TestKeystoneAuthtoken(t *testing.T) {
+	noSystemDirs(t)
+	const base = "[database]\nconnection = sqlite:///g.sqlite\n[paste_deploy]\nflavor = keystone+caching\n" +
+		"[keystone_authtoken]\nauth_uri = http://ks:5000\nauth_url = http://ks:5000\nusername = glance\n" +
+		"password = x\nproject_name = service\n"
+	for _, tc := range []struct {
+		name, extra, want string
+	}{
+		{"password", "auth_type = password\n", ""},
+		{"token plugin", "auth_type = v3token\n", "auth_type = \"v3token\": not supported: glance-go logs its service user in with auth_type = password only"},
+		{"no auth_type", "", "[keystone_authtoken] auth_type = : is not set"},
+		{"bad interface", "auth_type = password\ninterface = private\n", "[keystone_authtoken] interface = \"private\": must be one of public, internal, admin"},
+		{"bad auth_url", "auth_type = password\nauth_url = ks:5000\n", "[keystone_authtoken] auth_url = \"ks:5000\": must be an absolute"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "glance-api.conf")
+			if err := os.WriteFile(p, []byte(base+tc.extra), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, ignored, err := Load([]string{p}, nil)
+			if err != nil || len(ignored) != 0 {
+				t.Fatalf("Load = %q, %v", ignored, err)
+			}
+			if c.Keystone.WWWAuthenticateURI != "http://ks:5000" || len(c.Warnings) != 1 ||
+				!strings.Contains(c.Warnings[0], "[keystone_authtoken] auth_uri is deprecated, use [keystone_authtoken] www_authenticate_uri") {
+				t.Errorf("auth_uri: www_authenticate_uri %q, warnings %q", c.Keystone.WWWAuthenticateURI, c.Warnings)
+			}
+			err = c.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("Validate() = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
