@@ -50,6 +50,11 @@ test-ceph: ## Run the rbd store's tests on a one-node Ceph cluster (scripts/ceph
 e2e: ## Run the end-to-end suite: builds the binary and drives it over HTTP and with the real CLIs
 	$(GO) test -count=1 -v ./cmd/glance-api/internal/e2e/
 
+.PHONY: e2e-keystone
+e2e-keystone: ## The keystone flavor's end-to-end tests against a real Keystone on 127.0.0.1:5000 (scripts/keystone-dev.sh starts it, installing it when missing)
+	scripts/keystone-dev.sh start
+	eval "$$(scripts/keystone-dev.sh env)" && $(GO) test -count=1 -v -run TestKeystone ./cmd/glance-api/internal/e2e/
+
 .PHONY: e2e-mysql
 e2e-mysql: ## The end-to-end suite (without the CLI test) on the local MariaDB
 	scripts/ensure-mariadb.sh

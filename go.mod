@@ -7,6 +7,7 @@ require (
 	github.com/ceph/go-ceph v0.40.0
 	github.com/glebarez/sqlite v1.11.0
 	github.com/go-sql-driver/mysql v1.8.1
+	github.com/gophercloud/gophercloud/v2 v2.16.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	gorm.io/driver/mysql v1.6.0

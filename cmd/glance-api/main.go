@@ -29,6 +29,7 @@ import (
 
 	"github.com/glance-go/glance-go/cmd/glance-api/internal/api"
 	"github.com/glance-go/glance-go/cmd/glance-api/internal/config"
+	"github.com/glance-go/glance-go/cmd/glance-api/internal/keystone"
 	"github.com/glance-go/glance-go/db"
 	"github.com/glance-go/glance-go/domain"
 	"github.com/glance-go/glance-go/gateway"
@@ -246,8 +247,12 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		auth = api.NoAuth()
 	case "trusted-auth":
 		auth = api.TrustedHeaders(enf.IsAdmin)
+	case "keystone":
+		if auth, err = keystoneAuth(cfg, enf, log); err != nil {
+			return nil, nil, err
+		}
 	default:
-		return nil, nil, fmt.Errorf("[paste_deploy] flavor %q is not supported yet (use noauth or trusted-auth)", cfg.PasteDeploy.Flavor)
+		return nil, nil, fmt.Errorf("[paste_deploy] flavor %q is not supported (use noauth, trusted-auth or keystone)", cfg.PasteDeploy.Flavor)
 	}
 	var schema []byte
 	if cfg.SchemaImageFile != "" {
@@ -283,6 +288,52 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}, stop, nil
+}
+
+// keystoneAuth is the keystone flavor: tokens validated against Keystone
+// with the [keystone_authtoken] options.
+func keystoneAuth(cfg *config.Config, enf *policy.Enforcer, log *slog.Logger) (api.Authenticator, error) {
+	k := cfg.Keystone
+	kc, err := keystone.New(keystone.Config{
+		AuthURL:               k.AuthURL,
+		AuthType:              k.AuthType,
+		Username:              k.Username,
+		Password:              k.Password,
+		UserDomainName:        k.UserDomainName,
+		UserDomainID:          k.UserDomainID,
+		ProjectName:           k.ProjectName,
+		ProjectID:             k.ProjectID,
+		ProjectDomainName:     k.ProjectDomainName,
+		ProjectDomainID:       k.ProjectDomainID,
+		RegionName:            k.RegionName,
+		Interface:             k.Interface,
+		TokenCacheTime:        k.TokenCacheTime,
+		HTTPConnectTimeout:    k.HTTPConnectTimeout,
+		HTTPRequestMaxRetries: k.HTTPRequestMaxRetries,
+		Insecure:              k.Insecure,
+		CAFile:                k.CAFile,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	uri := k.WWWAuthenticateURI
+	if uri == "" {
+		log.Warn("[keystone_authtoken] www_authenticate_uri is not set: 401 answers name auth_url instead; " +
+			"point it at the public identity endpoint")
+		uri = k.AuthURL
+	}
+	if !k.ServiceTokenRolesRequired {
+		log.Warn("[keystone_authtoken] service_token_roles_required is false: any valid token is accepted as " +
+			"a service token (backwards compatible but deprecated); set it to true")
+	}
+	return api.Keystone(kc, api.KeystoneOptions{
+		WWWAuthenticateURI:        uri,
+		ServiceTokenRoles:         k.ServiceTokenRoles,
+		ServiceTokenRolesRequired: k.ServiceTokenRolesRequired,
+		DelayAuthDecision:         k.DelayAuthDecision,
+		IsAdmin:                   enf.IsAdmin,
+		Logger:                    log,
+	}), nil
 }
 
 func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Enforcer, error) {

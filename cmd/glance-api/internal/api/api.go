@@ -7,6 +7,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -28,8 +29,9 @@ type Gateway interface {
 	Members(c *domain.Caller, img domain.Image) domain.MemberRepo
 }
 
-// Authenticator turns a request into a caller (the seam for Keystone). Any
-// error it returns answers 401 with webob's text.
+// Authenticator turns a request into a caller (the seam for Keystone). An
+// error it returns answers 401 with webob's text, unless it is an answer of
+// this package's own making (Keystone's 401 and 503).
 type Authenticator interface {
 	Authenticate(r *http.Request) (*domain.Caller, error)
 }
@@ -250,6 +252,10 @@ func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		caller, err := s.opts.Auth.Authenticate(r)
+		var he *httpError
+		if errors.As(err, &he) {
+			return he // the Authenticator's own answer (Keystone's 401 and 503)
+		}
 		if err != nil || caller == nil {
 			return &httpError{status: http.StatusUnauthorized, err: err}
 		}

@@ -23,6 +23,9 @@ type httpError struct {
 	detail      string
 	header      http.Header
 	err         error // the cause, for errors.Is and the log
+	// raw, when set, is the whole body, of type rawType, whatever the
+	// request accepts: an answer that is not webob's.
+	raw, rawType string
 }
 
 func (e *httpError) Error() string {
@@ -204,6 +207,9 @@ func writeError(w *echo.Response, r *http.Request, he *httpError) {
 		return
 	}
 	ctype, body := renderError(he, r)
+	if he.raw != "" {
+		ctype, body = he.rawType, he.raw
+	}
 	if r.Method == http.MethodHead {
 		body = ""
 	}

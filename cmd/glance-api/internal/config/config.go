@@ -72,6 +72,8 @@ type Config struct {
 	Notifications NotificationsConfig
 	PasteDeploy   PasteDeployConfig // [paste_deploy]
 	ImageFormat   ImageFormatConfig // [image_format]
+	// Keystone is [keystone_authtoken], used by the keystone flavor.
+	Keystone KeystoneAuthtokenConfig
 	// Imports is [import_filtering_opts], [image_import_opts] image_import_plugins,
 	// [image_conversion] and [inject_metadata_properties].
 	Imports  ImportsConfig
@@ -164,8 +166,9 @@ type PasteDeployConfig struct {
 	// Flavor selects authentication: "" or "noauth" (every request is an
 	// admin without a project, as Glance's pipeline without a flavor),
 	// "trusted-auth" (identity from X-Project-Id, X-User-Id, X-Roles
-	// headers) or "keystone". A "+caching" or "+cachemanagement" suffix is
-	// accepted and has no effect.
+	// headers) or "keystone" (tokens validated against Keystone, see
+	// KeystoneAuthtokenConfig). A "+caching" or "+cachemanagement" suffix
+	// is accepted and has no effect.
 	Flavor string
 }
 
@@ -253,6 +256,7 @@ func glanceDefaults() *Config {
 		Imports:       defaultImports(),
 		Tasks:         defaultTasks(),
 		Notifications: defaultNotifications(),
+		Keystone:      defaultKeystoneAuthtoken(),
 	}
 }
 
@@ -382,6 +386,9 @@ func (c *Config) checkValues() error {
 // naming the option and, when it came from a file, the file and line.
 func (c *Config) Validate() error {
 	if err := c.checkValues(); err != nil {
+		return err
+	}
+	if err := c.checkKeystone(); err != nil {
 		return err
 	}
 	if strings.TrimSpace(c.Database.Connection) == "" {

@@ -24,7 +24,9 @@ type option struct {
 
 // options lists every option Load reads. A field is *string, *int,
 // *int64, *bool, *[]string or *map[string]string.
-var options = []option{
+var options = append(mainOptions, keystoneOptions...)
+
+var mainOptions = []option{
 	{"DEFAULT", "bind_host", nil, func(c *Config) any { return &c.BindHost }},
 	{"DEFAULT", "bind_port", nil, func(c *Config) any { return &c.BindPort }},
 	{"DEFAULT", "image_size_cap", nil, func(c *Config) any { return &c.ImageSizeCap }},

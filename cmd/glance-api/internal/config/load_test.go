@@ -113,6 +113,24 @@ filesystem_store_file_perm = 640
 filesystem_store_chunk_size = 4096
 [paste_deploy]
 flavor = keystone+cachemanagement
+[keystone_authtoken]
+www_authenticate_uri = https://keystone.example.com/identity
+auth_url = http://keystone.internal:5000/v3
+auth_type = password
+username = glance
+password = s3cret
+project_name = service
+user_domain_id = default
+project_domain_name = Default
+region_name = RegionTwo
+interface = public
+token_cache_time = -1
+service_token_roles = service,nova
+service_token_roles_required = true
+http_connect_timeout = 5
+http_request_max_retries = 1
+insecure = true
+delay_auth_decision = true
 [image_format]
 disk_formats = raw,qcow2
 container_formats = bare
@@ -134,6 +152,12 @@ vmdk_allowed_types = streamOptimized
 				want.Store.Stores, want.Store.DefaultStore, want.Store.FilesystemStoreDatadir = []string{"file"}, "filesystem", "/srv/images"
 				want.Store.FilesystemStoreFilePerm, want.Store.FilesystemStoreChunkSize = 640, 4096
 				want.PasteDeploy.Flavor = "keystone+cachemanagement"
+				want.Keystone = KeystoneAuthtokenConfig{WWWAuthenticateURI: "https://keystone.example.com/identity",
+					AuthURL: "http://keystone.internal:5000/v3", AuthType: "password", Username: "glance", Password: "s3cret",
+					ProjectName: "service", UserDomainID: "default", ProjectDomainName: "Default", RegionName: "RegionTwo",
+					Interface: "public", TokenCacheTime: -1, ServiceTokenRoles: []string{"service", "nova"},
+					ServiceTokenRolesRequired: true, HTTPConnectTimeout: 5, HTTPRequestMaxRetries: 1, Insecure: true,
+					DelayAuthDecision: true}
 				want.ImageFormat = ImageFormatConfig{DiskFormats: []string{"raw", "qcow2"}, ContainerFormats: []string{"bare"},
 					GPTSafetyChecksNonfatal: []string{"mbr", "gptmbr"}, VMDKAllowedTypes: []string{"streamOptimized"}}
 				got := *c
@@ -342,13 +366,13 @@ vmdk_allowed_types = streamOptimized
 		{
 			name: "ignored options are listed once, in order of appearance",
 			files: map[string]string{
-				"a.conf": "[DEFAULT]\nworkers = 4\ndebug = true\nbind_port = 9293\n[keystone_authtoken]\nauth_url = http://ks:5000\n" +
+				"a.conf": "[DEFAULT]\nworkers = 4\ndebug = true\nbind_port = 9293\n[keystone_authtoken]\nmemcached_servers = ks:11211\n" +
 					"[oslo_concurrency]\nlock_path = /var/lock/glance\n",
-				"b.conf": "[DEFAULT]\nworkers = 8\nlog-file = /var/log/glance/api.log\n[keystone_authtoken]\nauth_url = http://ks2:5000\n",
+				"b.conf": "[DEFAULT]\nworkers = 8\nlog-file = /var/log/glance/api.log\n[keystone_authtoken]\nmemcached_servers = ks2:11211\n",
 			},
 			load: []string{"a.conf", "b.conf"},
 			check: func(t *testing.T, c *Config, ignored []string) {
-				want := []string{"[DEFAULT] workers", "[DEFAULT] debug", "[keystone_authtoken] auth_url",
+				want := []string{"[DEFAULT] workers", "[DEFAULT] debug", "[keystone_authtoken] memcached_servers",
 					"[oslo_concurrency] lock_path", "[DEFAULT] log_file"}
 				if !reflect.DeepEqual(ignored, want) {
 					t.Errorf("ignored = %q\nwant      %q", ignored, want)
@@ -566,10 +590,14 @@ func TestDebianGlanceAPIConf(t *testing.T) {
 			t.Errorf("implemented option reported as ignored: %s", o)
 		}
 	}
-	for _, want := range []string{"[keystone_authtoken] auth_url", "[keystone_authtoken] auth_type", "[oslo_concurrency] lock_path"} {
-		if !has[want] {
-			t.Errorf("ignored = %q, want it to list %s", ignored, want)
-		}
+	if !has["[oslo_concurrency] lock_path"] {
+		t.Errorf("ignored = %q, want it to list [oslo_concurrency] lock_path", ignored)
+	}
+	// Its [keystone_authtoken] is read for the keystone flavor.
+	if k := c.Keystone; k.AuthURL != "http://localhost:5000" || k.AuthType != "password" || k.Username != "glance" ||
+		k.ProjectName != "service" || k.UserDomainName != "Default" || k.WWWAuthenticateURI != "http://localhost:5000" ||
+		k.TokenCacheTime != 300 || k.Interface != "internal" {
+		t.Errorf("[keystone_authtoken] read as %+v", k)
 	}
 	// Debian's file sets no database: the server must refuse to start.
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "[database] connection is not set") {
@@ -691,4 +719,48 @@ func strictSkip(t *testing.T, why string) {
 		t.Fatal(why + " (GLANCE_TEST_STRICT is set)")
 	}
 	t.Skip(why)
+}
+
+// TestKeystoneAuthtoken checks what the keystone flavor needs of
+// [keystone_authtoken]: auth_uri still works, with a warning, and a
+// section that cannot log in stops the server with a clear message.
+func TestKeystoneAuthtoken(t *testing.T) {
+	noSystemDirs(t)
+	const base = "[database]\nconnection = sqlite:///g.sqlite\n[paste_deploy]\nflavor = keystone+caching\n" +
+		"[keystone_authtoken]\nauth_uri = http://ks:5000\nauth_url = http://ks:5000\nusername = glance\n" +
+		"password = x\nproject_name = service\n"
+	for _, tc := range []struct {
+		name, extra, want string
+	}{
+		{"password", "auth_type = password\n", ""},
+		{"token plugin", "auth_type = v3token\n", "auth_type = \"v3token\": not supported: glance-go logs its service user in with auth_type = password only"},
+		{"no auth_type", "", "[keystone_authtoken] auth_type = : is not set"},
+		{"bad interface", "auth_type = password\ninterface = private\n", "[keystone_authtoken] interface = \"private\": must be one of public, internal, admin"},
+		{"bad auth_url", "auth_type = password\nauth_url = ks:5000\n", "[keystone_authtoken] auth_url = \"ks:5000\": must be an absolute"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "glance-api.conf")
+			if err := os.WriteFile(p, []byte(base+tc.extra), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, ignored, err := Load([]string{p}, nil)
+			if err != nil || len(ignored) != 0 {
+				t.Fatalf("Load = %q, %v", ignored, err)
+			}
+			if c.Keystone.WWWAuthenticateURI != "http://ks:5000" || len(c.Warnings) != 1 ||
+				!strings.Contains(c.Warnings[0], "[keystone_authtoken] auth_uri is deprecated, use [keystone_authtoken] www_authenticate_uri") {
+				t.Errorf("auth_uri: www_authenticate_uri %q, warnings %q", c.Keystone.WWWAuthenticateURI, c.Warnings)
+			}
+			err = c.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("Validate() = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
 }
