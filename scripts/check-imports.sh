@@ -26,6 +26,7 @@ allowed_importers gorm.io/ "^$mod/db($|/)"
 allowed_importers github.com/glebarez/ "^$mod/db($|/)"
 allowed_importers github.com/casbin/ "^$mod/proxies/policy$"
 allowed_importers github.com/ceph/go-ceph "^$mod/stores/rbd$"
+allowed_importers github.com/prometheus/ "^$mod/cmd/glance-api/internal/metrics$"
 
 # domain: standard library only.
 nonstd=$(go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./domain | grep -v "^$mod/domain$" || true)
