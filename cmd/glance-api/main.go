@@ -29,6 +29,7 @@ import (
 
 	"github.com/glance-go/glance-go/cmd/glance-api/internal/api"
 	"github.com/glance-go/glance-go/cmd/glance-api/internal/config"
+	"github.com/glance-go/glance-go/cmd/glance-api/internal/metrics"
 	"github.com/glance-go/glance-go/db"
 	"github.com/glance-go/glance-go/domain"
 	"github.com/glance-go/glance-go/gateway"
@@ -38,6 +39,7 @@ import (
 	"github.com/glance-go/glance-go/proxies/policy"
 	"github.com/glance-go/glance-go/proxies/propprotect"
 	"github.com/glance-go/glance-go/proxies/quota"
+	"github.com/glance-go/glance-go/stores"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -133,7 +135,7 @@ func serve(args []string, log *slog.Logger) error {
 		}
 	}
 
-	srv, stopImports, err := newServer(ctx, cfg, d, log)
+	svc, err := newServer(ctx, cfg, d, log)
 	if err != nil {
 		return err
 	}
@@ -141,22 +143,26 @@ func serve(args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	errc := make(chan error, 2)
+	if svc.metrics != nil {
+		mln, err := net.Listen("tcp", cfg.Ops.MetricsBind)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("[glance_go] metrics_bind: %w", err)
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		go func() { errc <- svc.metrics.Serve(mln) }()
+	}
 	log.Info("glance-api listening", "addr", ln.Addr().String(), "version", version)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- svc.srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	// Imports still running are cut short and reverted.
-	return stopImports(sctx)
+	// A second SIGTERM or interrupt ends the process at once.
+	stop()
+	return svc.shutdown(time.Duration(cfg.Ops.GracefulShutdownTimeout)*time.Second, log)
 }
 
 func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
@@ -167,17 +173,21 @@ func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
 	})
 }
 
-// newServer wires the configured parts into an http.Server; stopImports
-// ends the import service once the server no longer takes requests.
-func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logger) (
-	srv *http.Server, stopImports func(context.Context) error, err error) {
+// newServer wires the configured parts into the HTTP service.
+func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logger) (*service, error) {
 	set, err := openStores(cfg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	var m *metrics.Metrics
+	var gwStores location.Stores = set
+	if cfg.Ops.Metrics {
+		m = metrics.New(version)
+		gwStores = stores.Observe(set, m.StoreError)
 	}
 	enf, err := loadPolicy(cfg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	go func() {
 		if err := enf.Watch(ctx); err != nil && ctx.Err() == nil {
@@ -189,12 +199,12 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		rules, err = propprotect.Load(cfg.PropertyProtectionFile, cfg.PropertyProtectionRuleFormat,
 			func(c *domain.Caller, rule string) bool { return enf.Allowed(c, rule, policy.Target{}) })
 		if err != nil {
-			return nil, nil, fmt.Errorf("property protections: %w", err)
+			return nil, fmt.Errorf("property protections: %w", err)
 		}
 	}
 	gw := gateway.New(gateway.Config{
 		DB:     d,
-		Stores: set,
+		Stores: gwStores,
 		Location: location.Options{
 			HashAlgo:  cfg.HashingAlgorithm,
 			StageHost: cfg.SelfURL(),
@@ -225,7 +235,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 	})
 	imp, err := newImports(cfg, d, gw, set, enf, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	recoverImports(ctx, cfg, d, imp, log)
 	startRecovery(ctx, cfg, d, set, imp, log)
@@ -236,15 +246,15 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 	case "trusted-auth":
 		auth = api.TrustedHeaders(enf.IsAdmin)
 	default:
-		return nil, nil, fmt.Errorf("[paste_deploy] flavor %q is not supported yet (use noauth or trusted-auth)", cfg.PasteDeploy.Flavor)
+		return nil, fmt.Errorf("[paste_deploy] flavor %q is not supported yet (use noauth or trusted-auth)", cfg.PasteDeploy.Flavor)
 	}
 	var schema []byte
 	if cfg.SchemaImageFile != "" {
 		if schema, err = os.ReadFile(cfg.SchemaImageFile); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	h := api.New(gw, api.Options{
+	opts := api.Options{
 		LimitDefault:          cfg.LimitParamDefault,
 		LimitMax:              cfg.APILimitMax,
 		ImportMethods:         cfg.EnabledImportMethods,
@@ -261,12 +271,23 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		Imports:               imp,
 		Authorize:             func(c *domain.Caller, rule string) bool { return enf.Allowed(c, rule, policy.Target{}) },
 		Logger:                log,
-	})
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}, imp.Close, nil
+		CORS:                  corsRules(cfg),
+		Healthcheck:           healthcheck(cfg),
+	}
+	svc := &service{stopImports: imp.Close}
+	if m != nil {
+		opts.Observer = m
+		if cfg.Ops.MetricsBind == "" {
+			opts.Metrics, opts.MetricsPath = m.Handler(), "/metrics"
+		} else {
+			mux := http.NewServeMux()
+			mux.Handle("/metrics", m.Handler())
+			svc.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second,
+				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		}
+	}
+	svc.handle(api.New(gw, opts), log)
+	return svc, nil
 }
 
 func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Enforcer, error) {
