@@ -131,14 +131,14 @@ func TestMetrics(t *testing.T) {
 
 	delta := func(name string) float64 { return after[name] - before[name] }
 	for name, want := range map[string]float64{
-		`glance_http_requests_total{code="201",method="POST",route="/v2/images"}`:          1,
-		`glance_http_requests_total{code="204",method="PUT",route="/v2/images/:id/file"}`:  1,
-		`glance_http_requests_total{code="200",method="GET",route="/v2/images/:id/file"}`:  1,
-		`glance_http_requests_total{code="200",method="GET",route="/v2/images/:id"}`:       2,
-		`glance_http_requests_total{code="401",method="GET",route="/v2/images/:id"}`:       1,
+		`glance_http_requests_total{code="201",method="POST",route="/v2/images"}`:         1,
+		`glance_http_requests_total{code="204",method="PUT",route="/v2/images/:id/file"}`: 1,
+		`glance_http_requests_total{code="200",method="GET",route="/v2/images/:id/file"}`: 1,
+		`glance_http_requests_total{code="200",method="GET",route="/v2/images/:id"}`:      2,
+		`glance_http_requests_total{code="401",method="GET",route="/v2/images/:id"}`:      1,
 		`glance_http_request_duration_seconds_count{method="GET",route="/v2/images/:id"}`: 3,
-		`glance_http_request_body_bytes_total{method="PUT",route="/v2/images/:id/file"}`:   float64(len(data)),
-		`glance_http_response_body_bytes_total{method="GET",route="/v2/images/:id/file"}`:  float64(len(data)),
+		`glance_http_request_body_bytes_total{method="PUT",route="/v2/images/:id/file"}`:  float64(len(data)),
+		`glance_http_response_body_bytes_total{method="GET",route="/v2/images/:id/file"}`: float64(len(data)),
 	} {
 		if got := delta(name); got != want {
 			t.Errorf("%s moved by %v, want %v", name, got, want)
