@@ -77,12 +77,21 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
+// methods are the method labels; any other method counts as "other", so
+// that clients cannot grow the number of series at will.
+var methods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+	"DELETE": true, "OPTIONS": true}
+
 // Request implements api.Observer.
 func (m *Metrics) Request(s api.RequestStats) {
-	m.requests.WithLabelValues(s.Method, s.Route, strconv.Itoa(s.Status)).Inc()
-	m.duration.WithLabelValues(s.Method, s.Route).Observe(s.Duration.Seconds())
-	m.bytesIn.WithLabelValues(s.Method, s.Route).Add(float64(s.BytesIn))
-	m.bytesOut.WithLabelValues(s.Method, s.Route).Add(float64(s.BytesOut))
+	method := s.Method
+	if !methods[method] {
+		method = "other"
+	}
+	m.requests.WithLabelValues(method, s.Route, strconv.Itoa(s.Status)).Inc()
+	m.duration.WithLabelValues(method, s.Route).Observe(s.Duration.Seconds())
+	m.bytesIn.WithLabelValues(method, s.Route).Add(float64(s.BytesIn))
+	m.bytesOut.WithLabelValues(method, s.Route).Add(float64(s.BytesOut))
 }
 
 // UploadStarted implements api.Observer.
