@@ -30,6 +30,7 @@ allowed_importers github.com/ceph/go-ceph "^$mod/stores/rbd$"
 # checked here, use it to read what the sink publishes).
 allowed_importers github.com/rabbitmq/amqp091-go "^$mod/proxies/notifier/rabbit$"
 allowed_importers github.com/gophercloud/ "^$mod/cmd/glance-api/internal/keystone$"
+allowed_importers github.com/prometheus/ "^$mod/cmd/glance-api/internal/metrics$"
 
 # domain: standard library only.
 nonstd=$(go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./domain | grep -v "^$mod/domain$" || true)

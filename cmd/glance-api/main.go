@@ -30,6 +30,7 @@ import (
 	"github.com/glance-go/glance-go/cmd/glance-api/internal/api"
 	"github.com/glance-go/glance-go/cmd/glance-api/internal/config"
 	"github.com/glance-go/glance-go/cmd/glance-api/internal/keystone"
+	"github.com/glance-go/glance-go/cmd/glance-api/internal/metrics"
 	"github.com/glance-go/glance-go/db"
 	"github.com/glance-go/glance-go/domain"
 	"github.com/glance-go/glance-go/gateway"
@@ -40,6 +41,7 @@ import (
 	"github.com/glance-go/glance-go/proxies/policy"
 	"github.com/glance-go/glance-go/proxies/propprotect"
 	"github.com/glance-go/glance-go/proxies/quota"
+	"github.com/glance-go/glance-go/stores"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -135,7 +137,7 @@ func serve(args []string, log *slog.Logger) error {
 		}
 	}
 
-	srv, stopServices, err := newServer(ctx, cfg, d, log)
+	svc, err := newServer(ctx, cfg, d, log)
 	if err != nil {
 		return err
 	}
@@ -143,23 +145,26 @@ func serve(args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	errc := make(chan error, 2)
+	if svc.metrics != nil {
+		mln, err := net.Listen("tcp", cfg.Ops.MetricsBind)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("[glance_go] metrics_bind: %w", err)
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		go func() { errc <- svc.metrics.Serve(mln) }()
+	}
 	log.Info("glance-api listening", "addr", ln.Addr().String(), "version", version)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- svc.srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	// Imports still running are cut short and reverted; queued
-	// notifications are sent.
-	return stopServices(sctx)
+	// A second SIGTERM or interrupt ends the process at once.
+	stop()
+	return svc.shutdown(time.Duration(cfg.Ops.GracefulShutdownTimeout)*time.Second, log)
 }
 
 func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
@@ -170,25 +175,30 @@ func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
 	})
 }
 
-// newServer wires the configured parts into an http.Server; stop ends the
-// import service, then sends the notifications still queued, once the
-// server no longer takes requests.
-func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logger) (
-	srv *http.Server, stop func(context.Context) error, err error) {
+// newServer wires the configured parts into the HTTP service; its shutdown
+// ends the import service, then sends the notifications still queued,
+// once the server no longer takes requests.
+func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logger) (*service, error) {
 	set, err := openStores(cfg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	var m *metrics.Metrics
+	var gwStores location.Stores = set
+	if cfg.Ops.Metrics {
+		m = metrics.New(version)
+		gwStores = stores.Observe(set, m.StoreError)
 	}
 	for _, w := range cfg.NotificationWarnings() {
 		log.Warn(w)
 	}
 	notes, err := newNotifications(cfg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	enf, err := loadPolicy(cfg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	go func() {
 		if err := enf.Watch(ctx); err != nil && ctx.Err() == nil {
@@ -200,12 +210,12 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		rules, err = propprotect.Load(cfg.PropertyProtectionFile, cfg.PropertyProtectionRuleFormat,
 			func(c *domain.Caller, rule string) bool { return enf.Allowed(c, rule, policy.Target{}) })
 		if err != nil {
-			return nil, nil, fmt.Errorf("property protections: %w", err)
+			return nil, fmt.Errorf("property protections: %w", err)
 		}
 	}
 	gw := gateway.New(gateway.Config{
 		DB:     d,
-		Stores: set,
+		Stores: gwStores,
 		Location: location.Options{
 			HashAlgo:  cfg.HashingAlgorithm,
 			StageHost: cfg.SelfURL(),
@@ -237,7 +247,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 	imp, err := newImports(cfg, d, gw, set, enf, log)
 	if err != nil {
 		notes.close(log)
-		return nil, nil, err
+		return nil, err
 	}
 	recoverImports(ctx, cfg, d, imp, log)
 	startRecovery(ctx, cfg, d, set, imp, log)
@@ -249,23 +259,18 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		auth = api.TrustedHeaders(enf.IsAdmin)
 	case "keystone":
 		if auth, err = keystoneAuth(cfg, enf, log); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	default:
-		return nil, nil, fmt.Errorf("[paste_deploy] flavor %q is not supported (use noauth, trusted-auth or keystone)", cfg.PasteDeploy.Flavor)
+		return nil, fmt.Errorf("[paste_deploy] flavor %q is not supported (use noauth, trusted-auth or keystone)", cfg.PasteDeploy.Flavor)
 	}
 	var schema []byte
 	if cfg.SchemaImageFile != "" {
 		if schema, err = os.ReadFile(cfg.SchemaImageFile); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	stop = func(ctx context.Context) error {
-		err := imp.Close(ctx)
-		notes.close(log)
-		return err
-	}
-	h := api.New(gw, api.Options{
+	opts := api.Options{
 		LimitDefault:          cfg.LimitParamDefault,
 		LimitMax:              cfg.APILimitMax,
 		ImportMethods:         cfg.EnabledImportMethods,
@@ -282,12 +287,27 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 		Imports:               imp,
 		Authorize:             func(c *domain.Caller, rule string) bool { return enf.Allowed(c, rule, policy.Target{}) },
 		Logger:                log,
-	})
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}, stop, nil
+		CORS:                  corsRules(cfg),
+		Healthcheck:           healthcheck(cfg),
+	}
+	svc := &service{stopImports: func(ctx context.Context) error {
+		err := imp.Close(ctx)
+		notes.close(log)
+		return err
+	}}
+	if m != nil {
+		opts.Observer = m
+		if cfg.Ops.MetricsBind == "" {
+			opts.Metrics, opts.MetricsPath = m.Handler(), "/metrics"
+		} else {
+			mux := http.NewServeMux()
+			mux.Handle("/metrics", m.Handler())
+			svc.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second,
+				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		}
+	}
+	svc.handle(api.New(gw, opts), log)
+	return svc, nil
 }
 
 // keystoneAuth is the keystone flavor: tokens validated against Keystone

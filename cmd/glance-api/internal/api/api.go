@@ -66,8 +66,19 @@ type Options struct {
 	// Imports runs stage-and-import and serves tasks; nil answers 404 on
 	// those routes.
 	Imports Importer
-	// Logger receives 500s; nil discards.
+	// Logger receives 500s and one line per request; nil discards.
 	Logger *slog.Logger
+	// CORS lists the [cors] and [cors.*] rules; empty allows no foreign
+	// origin (OPTIONS is still answered, as in Glance).
+	CORS []CORSRule
+	// Healthcheck is the [healthcheck] endpoint, answered before
+	// authentication; a zero Path turns it off.
+	Healthcheck Healthcheck
+	// Observer, when set, is told of every request and upload.
+	Observer Observer
+	// Metrics, when set, is served at MetricsPath before authentication.
+	Metrics     http.Handler
+	MetricsPath string
 }
 
 // DefaultDiskFormats is [image_format]disk_formats' default.
@@ -86,6 +97,9 @@ type server struct {
 	// version prefixes accepted on paths.
 	versionList  []version
 	pathVersions map[string]bool
+	// e is the echo instance, and routeSet the patterns of its routes.
+	e        *echo.Echo
+	routeSet map[string]bool
 }
 
 const (
@@ -127,8 +141,17 @@ func New(gw Gateway, opts Options) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Pre(s.requestID, recoverPanics, rejectUnknownMethods, s.versionNegotiation, s.authenticate)
+	// Glance's pipeline order: cors, healthcheck, then the application's
+	// own request handling, with authentication last; observe wraps them
+	// all so that every request is counted and logged once.
+	e.Pre(s.observe, newCORSPolicy(opts.CORS, opts.Healthcheck.Path).middleware, opts.Healthcheck.middleware,
+		s.metrics, s.requestID, recoverPanics, rejectUnknownMethods, s.versionNegotiation, s.authenticate)
 	s.routes(e)
+	s.e = e
+	s.routeSet = map[string]bool{}
+	for _, rt := range e.Routes() {
+		s.routeSet[rt.Path] = true
+	}
 	return e
 }
 
@@ -163,7 +186,7 @@ func (s *server) routes(e *echo.Echo) {
 			del(bodyless(mutating(s.deleteImage)))}},
 		{"/v2/images/:id/actions/deactivate", []methodHandler{post(bodyless(mutating(s.deactivate)))}},
 		{"/v2/images/:id/actions/reactivate", []methodHandler{post(bodyless(mutating(s.reactivate)))}},
-		{"/v2/images/:id/file", []methodHandler{get(bodyless(s.download)), put(mutating(s.upload))}},
+		{"/v2/images/:id/file", []methodHandler{get(bodyless(s.download)), put(mutating(s.inFlight(s.upload)))}},
 		{"/v2/images/:id/tags/:tag", []methodHandler{put(bodyless(mutating(s.addTag))),
 			del(bodyless(mutating(s.deleteTag)))}},
 		{"/v2/images/:id/members", []methodHandler{get(bodyless(s.listMembers)), post(mutating(s.addMember))}},
@@ -191,6 +214,18 @@ func (s *server) routes(e *echo.Echo) {
 		c.Response().Header().Set(echo.HeaderContentType, "text/plain; charset=utf8")
 		return c.Redirect(http.StatusFound, s.baseURL(c.Request())+"/v2/")
 	})
+}
+
+// metrics serves the metrics endpoint ahead of authentication.
+func (s *server) metrics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.opts.Metrics == nil || c.Request().URL.Path != s.opts.MetricsPath {
+			return next(c)
+		}
+		c.Set(ctxRoute, s.opts.MetricsPath)
+		s.opts.Metrics.ServeHTTP(c.Response(), c.Request())
+		return nil
+	}
 }
 
 // rejectMethod answers 405 with Glance's Allow list for the resource.

@@ -196,7 +196,9 @@ func (s *server) download(c echo.Context) error {
 	// The body goes to net/http's own ResponseWriter, not echo's wrapper:
 	// its ReadFrom, given a store reader that writes itself out of a file,
 	// reaches sendfile.
-	if _, err := io.Copy(c.Response().Writer, rc); err != nil {
+	written, err := io.Copy(c.Response().Writer, rc)
+	wroteDirect(c, written)
+	if err != nil {
 		s.log.Warn("image download interrupted", "image", m.ID, "request_id", callerOf(c).RequestID, "error", err)
 	}
 	return nil

@@ -309,9 +309,16 @@ func negotiate(values []string) string {
 	if len(values) == 0 {
 		return ""
 	}
-	offers := [2]string{"text/html", "application/json"}
-	var q [2]float64
-	var spec [2]int
+	return bestOffer(values, []string{"text/html", "application/json"})
+}
+
+// bestOffer returns the first of offers with the highest quality that the
+// Accept header values give it (the first of webob's acceptable_offers),
+// or "" when none is acceptable; a malformed header accepts everything, so
+// it returns offers[0].
+func bestOffer(values []string, offers []string) string {
+	q := make([]float64, len(offers))
+	spec := make([]int, len(offers))
 	for i := range spec {
 		spec[i] = -1
 	}
@@ -325,7 +332,7 @@ func negotiate(values []string) string {
 		mt := strings.ToLower(strings.TrimSpace(params[0]))
 		typ, sub, ok := strings.Cut(mt, "/")
 		if !ok || typ == "" || sub == "" || (typ == "*" && sub != "*") {
-			return "text/html"
+			return offers[0]
 		}
 		quality := 1.0
 		for _, p := range params[1:] {
@@ -333,7 +340,7 @@ func negotiate(values []string) string {
 			if strings.EqualFold(strings.TrimSpace(k), "q") {
 				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 				if err != nil || f < 0 || f > 1 {
-					return "text/html"
+					return offers[0]
 				}
 				quality = f
 			}

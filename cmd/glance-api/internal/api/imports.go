@@ -52,7 +52,7 @@ func (s *server) importRoutes() []route {
 		return routes
 	}
 	return append(routes,
-		route{"/v2/images/:id/stage", []methodHandler{put(mutating(s.stage))}},
+		route{"/v2/images/:id/stage", []methodHandler{put(mutating(s.inFlight(s.stage)))}},
 		route{"/v2/images/:id/import", []methodHandler{post(mutating(s.importImage))}},
 		route{"/v2/images/:id/tasks", []methodHandler{get(bodyless(s.imageTasks))}},
 		route{"/v2/tasks", []methodHandler{get(s.listTasks), post(s.createTask)}},

@@ -74,6 +74,7 @@ func setPath(r *http.Request, path, raw string) {
 
 // versions writes the version document with the given status.
 func (s *server) versions(c echo.Context, status int) error {
+	c.Set(ctxRoute, "/versions")
 	href := s.baseURL(c.Request()) + "/v2/"
 	b := make([]byte, 0, 1400)
 	b = append(b, `{"versions": [`...)

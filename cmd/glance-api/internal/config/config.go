@@ -79,6 +79,13 @@ type Config struct {
 	Imports  ImportsConfig
 	Recovery RecoveryConfig // [glance_go] recovery_*
 	Runtime  RuntimeConfig  // [glance_go] memory_limit
+	// Ops is [DEFAULT] graceful_shutdown_timeout and [glance_go] metrics,
+	// metrics_bind.
+	Ops         OpsConfig
+	CORS        CORSConfig        // [cors]
+	Healthcheck HealthcheckConfig // [healthcheck]
+	// CORSSections are the deprecated [cors.*] sections, in name order.
+	CORSSections []CORSConfig
 	// Tasks is [taskflow_executor] max_workers, [task] task_time_to_live,
 	// [image_import_opts] max_parallel_stores and worker_self_reference_url.
 	Tasks TasksConfig
@@ -212,7 +219,11 @@ func Default() *Config {
 // does not set.
 func glanceDefaults() *Config {
 	return &Config{
-		Runtime:                      RuntimeConfig{MemoryLimit: 128},
+		Runtime: RuntimeConfig{MemoryLimit: 128},
+		Ops:     OpsConfig{GracefulShutdownTimeout: 60, Metrics: true},
+		CORS:    defaultCORS(),
+		Healthcheck: HealthcheckConfig{Path: "/healthcheck", Backends: []string{"disable_by_file"},
+			DisableByFilePath: "/etc/glance/healthcheck_disable"},
 		BindHost:                     "0.0.0.0",
 		BindPort:                     9292,
 		ImageSizeCap:                 1099511627776,
@@ -373,6 +384,9 @@ func (c *Config) checkValues() error {
 		return err
 	}
 	if err := c.checkNotifications(); err != nil {
+		return err
+	}
+	if err := c.checkOps(); err != nil {
 		return err
 	}
 	return c.checkImports()

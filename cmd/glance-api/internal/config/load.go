@@ -144,6 +144,9 @@ func Load(files []string, dirs []string) (*Config, []string, error) {
 	if err := l.backendOptions(c); err != nil {
 		return nil, nil, err
 	}
+	if err := l.corsSections(c); err != nil {
+		return nil, nil, err
+	}
 	if err := l.storeOptions(c); err != nil {
 		return nil, nil, err
 	}
