@@ -19,20 +19,11 @@ import (
 	"time"
 )
 
-// browserAuthHeaders are the headers the page sends with every API call.
-// Under trusted-auth the server takes the identity from the X-* headers
-// (X-Tenant-Id rather than X-Project-Id, because Glance's default
-// [cors] allow_headers lists the former only) and ignores X-Auth-Token,
-// which is sent all the same so that the preflight asks for it. With
-// Keystone this returns a real token alone.
-func browserAuthHeaders(as *caller) map[string]string {
-	return map[string]string{
-		"X-Auth-Token":      "browser-" + runID,
-		"X-Identity-Status": "Confirmed",
-		"X-Tenant-Id":       as.Project,
-		"X-User-Id":         as.User,
-		"X-Roles":           as.Roles,
-	}
+// browserAuthHeaders are the headers the page sends with every API call:
+// the Keystone token alone, as a dashboard in the browser sends it. The
+// server takes the identity from Keystone, so nothing else is needed.
+func browserAuthHeaders(tok issued) map[string]string {
+	return map[string]string{"X-Auth-Token": tok.ID}
 }
 
 // browserPage creates an image on the API, uploads data fetched from its
@@ -189,22 +180,27 @@ func runPage(t *testing.T, bin string, o *originServer) pageResult {
 
 // TestBrowserCORS drives the API from a web page in headless Chromium: a
 // page from the allowed origin creates an image, uploads its data and
-// reads it back through CORS, preflights included; the same page from an
-// origin the server does not allow is refused by the browser.
+// reads it back through CORS, preflights included, with a token of a
+// member of project A that Keystone issued; the same page from an origin
+// the server does not allow is refused by the browser. The server is of
+// the keystone flavor, with the [cors] defaults but for allowed_origin.
 func TestBrowserCORS(t *testing.T) {
 	bin := chromium(t)
+	ks := keystoneOf(t)
 	data := randomBytes(256 << 10)
-	auth := browserAuthHeaders(tenantA)
 
 	allowed := startOrigin(t)
-	p, _ := opsServer(t, "browser", "\n[cors]\nallowed_origin = "+allowed.URL+"\n")
-	name := uniq("browser")
-	allowed.api, allowed.name, allowed.auth, allowed.data = p.url, name, auth, data
+	p := startKeystoneConf(t, ks, "", "\n[cors]\nallowed_origin = "+allowed.URL+"\n")
 	srv := &server{URL: p.url, Trusted: true}
+	admin := func() opt { return as(ks.token(t, ks.Admin, ks.AdminProject)) }
+	name := uniq("browser")
+	// Tokens live only seconds: this one is issued just before the page runs.
+	tok := ks.token(t, ks.MemberA, ks.ProjectA)
+	allowed.api, allowed.name, allowed.auth, allowed.data = p.url, name, browserAuthHeaders(tok), data
 
 	res := runPage(t, bin, allowed)
 	if res.ID != "" {
-		srv.cleanup(t, res.ID)
+		t.Cleanup(func() { srv.do(t, nobody, http.MethodDelete, "/v2/images/"+res.ID, nil, admin()) })
 	}
 	if res.Stage != "done" || res.Error != "" || res.CreateStatus != 201 || res.UploadStatus != 204 ||
 		res.DownloadStatus != 200 || !res.Same {
@@ -213,23 +209,30 @@ func TestBrowserCORS(t *testing.T) {
 	if !strings.HasPrefix(res.RequestID, "req-") {
 		t.Errorf("the page could not read X-OpenStack-Request-ID (expose_headers): %q", res.RequestID)
 	}
-	img := srv.show(t, tenantA, res.ID)
+	if time.Until(tok.Expires) < 2*time.Second {
+		// The page outlived the token's few seconds; a fresh one of the
+		// same user checks the same thing.
+		t.Logf("the page's token expires at %v: checking with a fresh one", tok.Expires)
+		tok = ks.token(t, ks.MemberA, ks.ProjectA)
+	}
+	img := srv.do(t, nobody, http.MethodGet, "/v2/images/"+res.ID, nil, as(tok)).want(t, http.StatusOK).object(t)
 	sum := md5.Sum(data)
-	if img["status"] != "active" || img["checksum"] != hex.EncodeToString(sum[:]) || img["owner"] != tenantA.Project || img["name"] != name {
-		t.Errorf("the image the page made: status %v, checksum %v, owner %v, name %v", img["status"], img["checksum"], img["owner"], img["name"])
+	if img["status"] != "active" || img["checksum"] != hex.EncodeToString(sum[:]) || img["owner"] != tok.ProjectID || img["name"] != name {
+		t.Errorf("the image the page made: status %v, checksum %v, owner %v (want project %s's id %s), name %v",
+			img["status"], img["checksum"], img["owner"], ks.ProjectA, tok.ProjectID, img["name"])
 	}
 
 	// Another origin: the preflight gets no CORS headers, the fetch fails
 	// and nothing is created.
 	otherName := uniq("browser-refused")
 	other := startOrigin(t)
-	other.api, other.name, other.auth, other.data = p.url, otherName, auth, data
+	other.api, other.name, other.auth, other.data = p.url, otherName, browserAuthHeaders(ks.token(t, ks.MemberA, ks.ProjectA)), data
 	res = runPage(t, bin, other)
 	t.Logf("the page from another origin reported: %+v", res)
 	if res.Stage != "create" || res.Error == "" || res.ID != "" {
 		t.Errorf("the page from another origin: %+v, want its first fetch to fail", res)
 	}
-	list := srv.do(t, tenantA, "GET", "/v2/images?name="+url.QueryEscape(otherName), nil).want(t, http.StatusOK).object(t)
+	list := srv.do(t, nobody, http.MethodGet, "/v2/images?name="+url.QueryEscape(otherName), nil, admin()).want(t, http.StatusOK).object(t)
 	if n := len(ids(t, list)); n != 0 {
 		t.Errorf("the refused page created %d images", n)
 	}

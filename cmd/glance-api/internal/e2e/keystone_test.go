@@ -205,13 +205,29 @@ func (ks *keystone) registerImageEndpoint(t *testing.T, url string) {
 // extra is appended to its [keystone_authtoken] section.
 func keystoneServer(t *testing.T, ks *keystone, extra string) *server {
 	t.Helper()
+	p := startKeystoneConf(t, ks, extra, "")
+	return &server{URL: p.url, Trusted: true}
+}
+
+// startKeystoneConf starts our binary with flavor = keystone against ks,
+// on a database and image directory of its own: authtoken is appended to
+// its [keystone_authtoken] section and sections after that.
+func startKeystoneConf(t *testing.T, ks *keystone, authtoken, sections string) *process {
+	t.Helper()
 	dir := t.TempDir()
 	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startConf(t, dir, keystoneConf(ks, port, dir, authtoken)+sections, port)
+}
+
+// keystoneConf is the glance-api.conf of a keystone flavor server on port,
+// keeping its data under dir, whose [keystone_authtoken] section logs in
+// as ks's service user and ends with authtoken.
+func keystoneConf(ks *keystone, port int, dir, authtoken string) string {
 	root := strings.TrimSuffix(ks.URL, "/v3")
-	text := fmt.Sprintf(`[DEFAULT]
+	return fmt.Sprintf(`[DEFAULT]
 bind_host = 127.0.0.1
 bind_port = %d
 
@@ -237,9 +253,7 @@ interface = public
 memcached_servers = 127.0.0.1:11211
 %s
 `, port, filepath.Join(dir, "g.sqlite"), filepath.Join(dir, "images"), root, root,
-		ks.Service, ks.Password, ks.ServiceProject, extra)
-	p := startConf(t, dir, text, port)
-	return &server{URL: p.url, Trusted: true}
+		ks.Service, ks.Password, ks.ServiceProject, authtoken)
 }
 
 // as is a request option that sends a Keystone token.
