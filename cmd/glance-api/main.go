@@ -196,6 +196,13 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
+	if m != nil && notes.bus != nil {
+		m.Notifications(func() metrics.NotificationStats {
+			st := notes.bus.Stats()
+			return metrics.NotificationStats{Published: st.Published, Retried: st.Retried, Dropped: st.Dropped,
+				Undelivered: st.Undelivered, Queued: st.Queued, Connected: st.Connected}
+		})
+	}
 	enf, err := loadPolicy(cfg, log)
 	if err != nil {
 		return nil, err

@@ -270,9 +270,11 @@ func TestNotificationsLifeCycle(t *testing.T) {
 	publisher := "image.e2e-" + runID
 	p := startConf(t, dir, bus.conf(dir, port, rabbitAddr, publisher), port)
 	srv := &server{URL: p.url, Trusted: true}
+	read := 0
 	expect := func(eventType string) notification {
 		t.Helper()
 		n := bus.next(t)
+		read++
 		bus.expect(t, n, eventType, "INFO", publisher)
 		return n
 	}
@@ -350,6 +352,40 @@ func TestNotificationsLifeCycle(t *testing.T) {
 	case d := <-bus.errs:
 		t.Errorf("unexpected ERROR notification: %s", clip(d.Body))
 	default:
+	}
+
+	// The sink sends one message at a time, awaiting the broker's
+	// confirmation: every message read but the last is counted by now.
+	m := scrape(t, p.url)
+	if got := m["glance_notifications_published_total"]; got < float64(read-1) || got > float64(read) {
+		t.Errorf("glance_notifications_published_total %v after %d messages read", got, read)
+	}
+	for _, name := range []string{"glance_notifications_retried_total", "glance_notifications_dropped_total",
+		"glance_notifications_undelivered_total"} {
+		if got, ok := m[name]; !ok || got != 0 {
+			t.Errorf("%s %v (exported: %v), want 0", name, got, ok)
+		}
+	}
+	if m["glance_notifications_connected"] != 1 || m["glance_notifications_queued"] > 1 {
+		t.Errorf("glance_notifications_connected %v, _queued %v: want 1 and at most the last message",
+			m["glance_notifications_connected"], m["glance_notifications_queued"])
+	}
+}
+
+// awaitMetrics scrapes the metrics at url until ok accepts them, failing t
+// with what the last scrape showed when a minute passes first.
+func awaitMetrics(t *testing.T, url, what string, ok func(m map[string]float64) bool) map[string]float64 {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		m := scrape(t, url)
+		if ok(m) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the metrics never showed %s: %v", what, filterGlance(m))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -476,11 +512,29 @@ func TestNotificationsBrokerOutage(t *testing.T) {
 	srv.do(t, tenantA, http.MethodGet, "/v2/images/"+id, nil).want(t, http.StatusOK)
 	srv.do(t, tenantA, http.MethodDelete, "/v2/images/"+id, nil).want(t, http.StatusNoContent)
 
+	// The four events wait (with the first, if its confirmation was cut
+	// off) while the sink tries the broker again.
+	m := awaitMetrics(t, p.url, "a retry", func(m map[string]float64) bool {
+		return m["glance_notifications_retried_total"] > 0
+	})
+	if q := m["glance_notifications_queued"]; q < 4 || q > 5 || m["glance_notifications_connected"] != 0 {
+		t.Errorf("during the outage: glance_notifications_queued %v (want 4 or 5), _connected %v (want 0)", q,
+			m["glance_notifications_connected"])
+	}
+	retried := m["glance_notifications_retried_total"]
+
 	proxy.up(t)
 	for _, want := range []string{"image.create", "image.update", "image.update", "image.delete"} {
 		n := bus.next(t)
 		bus.expect(t, n, want, "INFO", publisher)
 		payloadHas(t, n, map[string]any{"id": id})
+	}
+	m = awaitMetrics(t, p.url, "the queue sent", func(m map[string]float64) bool {
+		return m["glance_notifications_queued"] == 0 && m["glance_notifications_published_total"] >= 5
+	})
+	if m["glance_notifications_connected"] != 1 || m["glance_notifications_retried_total"] < retried ||
+		m["glance_notifications_dropped_total"] != 0 || m["glance_notifications_undelivered_total"] != 0 {
+		t.Errorf("after the outage: %v", filterGlance(m))
 	}
 	if log := tail(p.log); !regexp.MustCompile(`level=WARN msg=".*(RabbitMQ|reconnecting).*notifier=rabbit`).MatchString(log) {
 		t.Errorf("the server did not report the lost broker:\n%s", log)

@@ -109,3 +109,62 @@ func (m *Metrics) UploadStarted() func() {
 func (m *Metrics) StoreError(store, op string, _ error) {
 	m.storeErrors.WithLabelValues(store, op).Inc()
 }
+
+// NotificationStats is what the message bus's notification sink counts,
+// read at each scrape.
+type NotificationStats struct {
+	Published   uint64 // messages the broker confirmed
+	Retried     uint64 // attempts to send a message again
+	Dropped     uint64 // messages refused: queue full or sink closed
+	Undelivered uint64 // messages given up after their retries
+	Queued      int    // messages waiting now
+	Connected   bool   // whether the sink holds a connection now
+}
+
+// Notifications exports the notification sink's counters, calling stats
+// at each scrape: glance_notifications_published_total, _retried_total,
+// _dropped_total, _undelivered_total, and the gauges
+// glance_notifications_queued and glance_notifications_connected (1 or 0).
+// It is called once at most.
+func (m *Metrics) Notifications(stats func() NotificationStats) {
+	m.reg.MustRegister(notificationCollector(stats))
+}
+
+var (
+	notePublished = prometheus.NewDesc("glance_notifications_published_total",
+		"Notifications the message broker confirmed.", nil, nil)
+	noteRetried = prometheus.NewDesc("glance_notifications_retried_total",
+		"Attempts to send a notification again after a refused or lost connection or a nack.", nil, nil)
+	noteDropped = prometheus.NewDesc("glance_notifications_dropped_total",
+		"Notifications refused because the queue was full or the server was stopping.", nil, nil)
+	noteUndelivered = prometheus.NewDesc("glance_notifications_undelivered_total",
+		"Notifications given up after their retries, or left queued at shutdown.", nil, nil)
+	noteQueued = prometheus.NewDesc("glance_notifications_queued",
+		"Notifications waiting to be sent, the one being sent included.", nil, nil)
+	noteConnected = prometheus.NewDesc("glance_notifications_connected",
+		"1 while the notifier holds a connection to the message broker, else 0.", nil, nil)
+)
+
+// notificationCollector reads NotificationStats once per scrape, so that
+// the samples of one scrape agree with each other.
+type notificationCollector func() NotificationStats
+
+func (f notificationCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{notePublished, noteRetried, noteDropped, noteUndelivered, noteQueued, noteConnected} {
+		ch <- d
+	}
+}
+
+func (f notificationCollector) Collect(ch chan<- prometheus.Metric) {
+	s := f()
+	connected := 0.0
+	if s.Connected {
+		connected = 1
+	}
+	ch <- prometheus.MustNewConstMetric(notePublished, prometheus.CounterValue, float64(s.Published))
+	ch <- prometheus.MustNewConstMetric(noteRetried, prometheus.CounterValue, float64(s.Retried))
+	ch <- prometheus.MustNewConstMetric(noteDropped, prometheus.CounterValue, float64(s.Dropped))
+	ch <- prometheus.MustNewConstMetric(noteUndelivered, prometheus.CounterValue, float64(s.Undelivered))
+	ch <- prometheus.MustNewConstMetric(noteQueued, prometheus.GaugeValue, float64(s.Queued))
+	ch <- prometheus.MustNewConstMetric(noteConnected, prometheus.GaugeValue, connected)
+}

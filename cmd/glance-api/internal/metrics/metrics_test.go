@@ -39,3 +39,35 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestNotifications(t *testing.T) {
+	m := New("test")
+	scrape := func() string {
+		w := httptest.NewRecorder()
+		m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+		return w.Body.String()
+	}
+	if text := scrape(); strings.Contains(text, "glance_notifications_") {
+		t.Errorf("notification metrics without a notification sink:\n%s", text)
+	}
+	st := NotificationStats{Published: 7, Retried: 3, Dropped: 2, Undelivered: 1, Queued: 4}
+	m.Notifications(func() NotificationStats { return st })
+	for _, tc := range []struct {
+		connected bool
+		want      []string
+	}{
+		{false, []string{"glance_notifications_published_total 7", "glance_notifications_retried_total 3",
+			"glance_notifications_dropped_total 2", "glance_notifications_undelivered_total 1",
+			"glance_notifications_queued 4", "glance_notifications_connected 0",
+			"# TYPE glance_notifications_published_total counter", "# TYPE glance_notifications_queued gauge"}},
+		{true, []string{"glance_notifications_connected 1"}},
+	} {
+		st.Connected = tc.connected
+		text := scrape()
+		for _, want := range tc.want {
+			if !strings.Contains(text, want+"\n") {
+				t.Errorf("connected %v: no %q in the metrics", tc.connected, want)
+			}
+		}
+	}
+}
