@@ -225,14 +225,7 @@ func (s *server) download(t *testing.T, as *caller, id string) []byte {
 func TestRBDMultiStore(t *testing.T) {
 	c := devCluster(t)
 	dir := filepath.Join(suite.tmp, "rbd-multi")
-	conn, err := databaseURL(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, port := serverEnv(t, dir)
 	text := fmt.Sprintf(`[DEFAULT]
 bind_host = 127.0.0.1
 bind_port = %d
@@ -362,14 +355,7 @@ flavor = trusted-auth
 func TestRBDSingleStore(t *testing.T) {
 	c := devCluster(t)
 	dir := filepath.Join(suite.tmp, "rbd-single")
-	conn, err := databaseURL(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, port := serverEnv(t, dir)
 	p := startCeph(t, dir, singleRBDConf(c, port, conn, dir), port)
 	s := &server{URL: p.url, Trusted: true}
 
@@ -509,14 +495,7 @@ func (c *cluster) startOSD(t *testing.T) {
 func TestRBDOSDDownDuringUpload(t *testing.T) {
 	c := privateCluster(t)
 	dir := filepath.Join(suite.tmp, "rbd-fault")
-	conn, err := databaseURL(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, port := serverEnv(t, dir)
 	p := startCeph(t, dir, singleRBDConf(c, port, conn, dir), port)
 	s := &server{URL: p.url, Trusted: true}
 	id := s.rawImage(t, tenantA, nil)["id"].(string)

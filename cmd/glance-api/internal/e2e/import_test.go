@@ -88,17 +88,7 @@ func startImportServerWith(t *testing.T, name, flavor string, multi bool, extra 
 		t.Skip("needs our own binary to configure imports: GLANCE_E2E_ENDPOINT is set")
 	}
 	dir := filepath.Join(suite.tmp, name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := databaseURL(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, port := serverEnv(t, dir)
 	web := newWebServer(t)
 	stores := "[glance_store]\nfilesystem_store_datadir = $dir/images\n"
 	defaults := "node_staging_uri = file://$dir/staging\n"

@@ -257,6 +257,23 @@ flavor = %s
 	return p, nil
 }
 
+// serverEnv makes dir for one of our servers and returns the [database]
+// connection and a free port on 127.0.0.1 for it.
+func serverEnv(t *testing.T, dir string) (conn string, port int) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := databaseURL(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if port, err = freePort(); err != nil {
+		t.Fatal(err)
+	}
+	return conn, port
+}
+
 // syncDB runs "glance-api db sync" on the configuration file conf.
 func syncDB(conf string) error {
 	out, err := exec.Command(suite.bin, "db", "sync", "--config-file", conf).CombinedOutput()

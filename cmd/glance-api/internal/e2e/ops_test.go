@@ -26,14 +26,7 @@ func opsServer(t *testing.T, name, extra string) (*process, string) {
 	if err := os.MkdirAll(filepath.Join(dir, "images"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := databaseURL(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, port := serverEnv(t, dir)
 	text := fmt.Sprintf(`[DEFAULT]
 bind_host = 127.0.0.1
 bind_port = %d

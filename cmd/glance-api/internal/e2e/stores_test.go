@@ -35,17 +35,7 @@ func startMultiStore(t *testing.T) *multiStoreServer {
 		t.Skip("needs our own binary to configure stores: GLANCE_E2E_ENDPOINT is set")
 	}
 	dir := filepath.Join(suite.tmp, "multistore")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := databaseURL(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, port := serverEnv(t, dir)
 	text := fmt.Sprintf(`[DEFAULT]
 bind_host = 127.0.0.1
 bind_port = %d
