@@ -29,14 +29,7 @@ func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta
 	args := append([]any{id}, vargs...)
 	where := " FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
 	if r.d.dialect == dialectSQLite {
-		metas, err := r.queryImages(ctx, run, "SELECT "+imageColumns+", "+childColumns("images.id")+where, args, true)
-		if err != nil {
-			return domain.Meta{}, err
-		}
-		if len(metas) == 0 {
-			return domain.Meta{}, notFound(id)
-		}
-		return metas[0], nil
+		return r.getSQLite(ctx, run, id, "SELECT json_array("+imageColumns+"), "+childColumns("images.id")+where, args)
 	}
 	metas, err := r.queryImages(ctx, run, "SELECT "+imageColumns+where, args, false)
 	if err != nil {
@@ -49,6 +42,38 @@ func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta
 		return domain.Meta{}, err
 	}
 	return metas[0], nil
+}
+
+// getSQLite runs q, which selects one image as a JSON array of
+// imageColumns followed by the three columns of childColumns. Four columns
+// instead of twenty-two save the driver most of its work per column.
+func (r *ImageRepo) getSQLite(ctx context.Context, run runner, id, q string, args []any) (domain.Meta, error) {
+	rows, err := run.query(ctx, q, args...)
+	if err != nil {
+		return domain.Meta{}, opErr("get image", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return domain.Meta{}, opErr("get image", err)
+		}
+		return domain.Meta{}, notFound(id)
+	}
+	var img, props, tags, locs sql.RawBytes
+	if err := rows.Scan(&img, &props, &tags, &locs); err != nil {
+		return domain.Meta{}, opErr("get image", err)
+	}
+	m, err := decodeImageRow(img)
+	if err == nil {
+		err = decodeChildren(&m, props, tags, locs)
+	}
+	if err != nil {
+		return domain.Meta{}, opErr("get image", err)
+	}
+	if m.Visibility == domain.VisibilityShared && !r.c.Owns(m.Owner) {
+		m.Member = r.c.ProjectID
+	}
+	return m, opErr("get image", rows.Close())
 }
 
 // childColumns returns three SQLite expressions that aggregate, as JSON
