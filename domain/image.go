@@ -51,15 +51,37 @@ type Location struct {
 // Clone returns a deep copy of m.
 func (m Meta) Clone() Meta {
 	c := m
-	c.Name = clonePtr(m.Name)
-	c.Checksum = clonePtr(m.Checksum)
-	c.HashAlgo = clonePtr(m.HashAlgo)
-	c.HashValue = clonePtr(m.HashValue)
-	c.Owner = clonePtr(m.Owner)
-	c.Size = clonePtr(m.Size)
-	c.VirtualSize = clonePtr(m.VirtualSize)
-	c.ContainerFormat = clonePtr(m.ContainerFormat)
-	c.DiskFormat = clonePtr(m.DiskFormat)
+	// The copies of the nullable fields share one allocation.
+	var block *nullables
+	str := func(p *string, i int) *string {
+		if p == nil {
+			return nil
+		}
+		if block == nil {
+			block = new(nullables)
+		}
+		block.strs[i] = *p
+		return &block.strs[i]
+	}
+	num := func(p *int64, i int) *int64 {
+		if p == nil {
+			return nil
+		}
+		if block == nil {
+			block = new(nullables)
+		}
+		block.ints[i] = *p
+		return &block.ints[i]
+	}
+	c.Name = str(m.Name, 0)
+	c.Checksum = str(m.Checksum, 1)
+	c.HashAlgo = str(m.HashAlgo, 2)
+	c.HashValue = str(m.HashValue, 3)
+	c.Owner = str(m.Owner, 4)
+	c.ContainerFormat = str(m.ContainerFormat, 5)
+	c.DiskFormat = str(m.DiskFormat, 6)
+	c.Size = num(m.Size, 0)
+	c.VirtualSize = num(m.VirtualSize, 1)
 	c.DeletedAt = clonePtr(m.DeletedAt)
 	c.Tags = slices.Clone(m.Tags)
 	c.Properties = maps.Clone(m.Properties)
@@ -81,6 +103,13 @@ func (m *Meta) SetTags(tags []string) {
 	t := slices.Clone(tags)
 	slices.Sort(t)
 	m.Tags = slices.Compact(t)
+}
+
+// nullables holds the values of a cloned Meta's nullable strings and
+// integers.
+type nullables struct {
+	strs [7]string
+	ints [2]int64
 }
 
 func clonePtr[T any](p *T) *T {
