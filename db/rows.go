@@ -244,12 +244,17 @@ func decodeImageRow(b []byte) (domain.Meta, error) {
 		}
 		return v.s
 	}
-	optText := func(i int) *string {
+	// The nullable fields share one allocation, as domain.Meta.Clone's do.
+	block := new(struct {
+		strs [7]string
+		ints [2]int64
+	})
+	optText := func(i, slot int) *string {
 		if vals[i].null {
 			return nil
 		}
-		s := text(i)
-		return &s
+		block.strs[slot] = text(i)
+		return &block.strs[slot]
 	}
 	integer := func(i int) int64 {
 		v := vals[i]
@@ -270,12 +275,12 @@ func decodeImageRow(b []byte) (domain.Meta, error) {
 		}
 		return n
 	}
-	optInt := func(i int) *int64 {
+	optInt := func(i, slot int) *int64 {
 		if vals[i].null {
 			return nil
 		}
-		n := integer(i)
-		return &n
+		block.ints[slot] = integer(i)
+		return &block.ints[slot]
 	}
 	boolean := func(i int) bool {
 		switch n := integer(i); n {
@@ -299,8 +304,8 @@ func decodeImageRow(b []byte) (domain.Meta, error) {
 		return t
 	}
 	m.ID = text(0)
-	m.Name = optText(1)
-	m.Size = optInt(2)
+	m.Name = optText(1, 0)
+	m.Size = optInt(2, 0)
 	m.Status = domain.Status(text(3))
 	created, updated, deleted := timeOf(4), timeOf(5), timeOf(6)
 	m.CreatedAt = created.out()
@@ -309,18 +314,18 @@ func decodeImageRow(b []byte) (domain.Meta, error) {
 		m.UpdatedAt = m.CreatedAt
 	}
 	m.DeletedAt = deleted.outPtr()
-	m.DiskFormat = optText(7)
-	m.ContainerFormat = optText(8)
-	m.Checksum = optText(9)
-	m.Owner = optText(10)
+	m.DiskFormat = optText(7, 1)
+	m.ContainerFormat = optText(8, 2)
+	m.Checksum = optText(9, 3)
+	m.Owner = optText(10, 4)
 	m.MinDisk = int(integer(11))
 	m.MinRAM = int(integer(12))
 	m.Protected = boolean(13)
-	m.VirtualSize = optInt(14)
+	m.VirtualSize = optInt(14, 1)
 	m.Visibility = domain.Visibility(text(15))
 	m.Hidden = boolean(16)
-	m.HashAlgo = optText(17)
-	m.HashValue = optText(18)
+	m.HashAlgo = optText(17, 5)
+	m.HashValue = optText(18, 6)
 	m.Properties = map[string]string{}
 	m.Tags = []string{}
 	if err != nil {
