@@ -25,13 +25,12 @@ func (r *ImageRepo) Get(ctx context.Context, id string) (domain.Image, error) {
 // get loads one visible, non-deleted image with its children: one
 // statement on SQLite, one per table on MySQL.
 func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta, error) {
-	vis, vargs := r.visibleClause()
+	vis, vargs := r.visibility()
 	args := append([]any{id}, vargs...)
-	where := " FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
 	if r.d.dialect == dialectSQLite {
-		return r.getSQLite(ctx, run, id, "SELECT json_array("+imageColumns+"), "+childColumns("images.id")+where, args)
+		return r.getSQLite(ctx, run, id, getQueries[dialectSQLite][vis], args)
 	}
-	metas, err := r.queryImages(ctx, run, "SELECT "+imageColumns+where, args, false)
+	metas, err := r.queryImages(ctx, run, getQueries[dialectMySQL][vis], args, false)
 	if err != nil {
 		return domain.Meta{}, err
 	}
@@ -43,6 +42,18 @@ func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta
 	}
 	return metas[0], nil
 }
+
+// getQueries are get's statements by dialect and form of the visibility
+// clause, built once: on SQLite the image row as a JSON array with its
+// children, on MySQL the image row alone.
+var getQueries = func() (q [2][len(visClauses)]string) {
+	for k, vis := range visClauses {
+		where := " FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
+		q[dialectSQLite][k] = "SELECT json_array(" + imageColumns + "), " + childColumns("images.id") + where
+		q[dialectMySQL][k] = "SELECT " + imageColumns + where
+	}
+	return q
+}()
 
 // getSQLite runs q, which selects one image as a JSON array of
 // imageColumns followed by the three columns of childColumns. Four columns
