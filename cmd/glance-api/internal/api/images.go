@@ -320,7 +320,7 @@ func (s *server) showImage(c echo.Context) error {
 		return err
 	}
 	m := img.Meta()
-	return writeJSON(c, http.StatusOK, s.view(callerOf(c)).appendImage(nil, &m))
+	return writeJSON(c, http.StatusOK, s.view(callerOf(c)).appendImage(make([]byte, 0, imageViewSize), &m))
 }
 
 func (s *server) deleteImage(c echo.Context) error {
