@@ -123,6 +123,27 @@ func clonePtr[T any](p *T) *T {
 // Ptr returns a pointer to v, for filling nullable fields.
 func Ptr[T any](v T) *T { return &v }
 
+// Peeker is an Image whose record can be read without a copy. A layer
+// implements it only if its Meta shows the record of the layer below
+// unchanged; a layer that embeds a proxies.Image without saying so is not
+// one, so that a new layer that filters Meta is never bypassed.
+type Peeker interface {
+	// Peek returns the record as Meta would show it, without copying it.
+	// The caller must not change it, and must not use it once the image
+	// has been changed.
+	Peek() *Meta
+}
+
+// Peek returns the record of img for reading: without a copy when img is a
+// Peeker, a copy from Meta otherwise. The rules of Peeker.Peek apply.
+func Peek(img Image) *Meta {
+	if p, ok := img.(Peeker); ok {
+		return p.Peek()
+	}
+	m := img.Meta()
+	return &m
+}
+
 // Image is an image as the handlers and every proxy layer see it. Each layer
 // wraps the Image of the layer below it and overrides the methods it polices.
 type Image interface {
@@ -177,6 +198,7 @@ func NewImage(m Meta) Image {
 }
 
 func (i *image) Meta() Meta    { return i.meta.Clone() }
+func (i *image) Peek() *Meta   { return &i.meta }
 func (i *image) Unwrap() Image { return nil }
 
 func (i *image) Update(fn func(m *Meta) error) error {

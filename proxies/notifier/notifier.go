@@ -208,6 +208,10 @@ type image struct {
 	n *notifier
 }
 
+// Peek implements domain.Peeker: this layer shows the record of the layer
+// below unchanged.
+func (i *image) Peek() *domain.Meta { return domain.Peek(i.Next) }
+
 type members struct {
 	proxies.Members
 	n *notifier
