@@ -59,7 +59,15 @@ var getQueries = func() (q [2][len(visClauses)]string) {
 // imageColumns followed by the three columns of childColumns. Four columns
 // instead of twenty-two save the driver most of its work per column.
 func (r *ImageRepo) getSQLite(ctx context.Context, run runner, id, q string, args []any) (domain.Meta, error) {
-	rows, err := run.query(ctx, q, args...)
+	// The driver starts a goroutine for every statement whose context can
+	// end, to interrupt it then; for this read of one row by its key that
+	// costs more than the read, and the thread hand-offs it brings add to
+	// every show. The statement, and its wait for a pooled connection, run
+	// to their end once begun; an ended ctx is refused before.
+	if err := ctx.Err(); err != nil {
+		return domain.Meta{}, err
+	}
+	rows, err := run.query(context.WithoutCancel(ctx), q, args...)
 	if err != nil {
 		return domain.Meta{}, opErr("get image", err)
 	}

@@ -1,6 +1,8 @@
 package db_test
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -77,6 +79,23 @@ func TestGetMatchesList(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// TestGetCanceled refuses a read whose context has ended, on every dialect.
+func TestGetCanceled(t *testing.T) {
+	dbtest.ForEachDialect(t, func(t *testing.T, d *db.DB) {
+		id := add(t, d, "p1", domain.VisibilityPublic, nil)
+		c, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := d.Images(p1).Get(c, id); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Get with an ended context: %v", err)
+		}
+		c, cancel = context.WithCancel(ctx)
+		defer cancel()
+		if _, err := d.Images(p1).Get(c, id); err != nil {
+			t.Fatalf("Get with a live context: %v", err)
 		}
 	})
 }
