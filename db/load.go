@@ -30,7 +30,7 @@ func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta
 	if r.d.dialect == dialectSQLite {
 		return r.getSQLite(ctx, run, id, getQueries[dialectSQLite][vis], args)
 	}
-	metas, err := r.queryImages(ctx, run, getQueries[dialectMySQL][vis], args, false)
+	metas, err := r.queryImages(ctx, run, getQueries[dialectMySQL][vis], args)
 	if err != nil {
 		return domain.Meta{}, err
 	}
@@ -140,29 +140,18 @@ func decodeChildren(m *domain.Meta, props, tags, locs []byte) error {
 	return nil
 }
 
-// queryImages runs a SELECT of imageColumns, followed by the columns of
-// childColumns when children is set.
-func (r *ImageRepo) queryImages(ctx context.Context, run runner, q string, args []any, children bool) ([]domain.Meta, error) {
+// queryImages runs a SELECT of imageColumns (MySQL's get and list).
+func (r *ImageRepo) queryImages(ctx context.Context, run runner, q string, args []any) ([]domain.Meta, error) {
 	rows, err := run.query(ctx, q, args...)
 	if err != nil {
 		return nil, opErr("get image", err)
 	}
 	defer rows.Close()
 	var out []domain.Meta
-	var props, tags, locs sql.RawBytes
-	var extra []any
-	if children {
-		extra = []any{&props, &tags, &locs}
-	}
 	for rows.Next() {
-		m, err := scanImage(rows, extra...)
+		m, err := scanImage(rows)
 		if err != nil {
 			return nil, opErr("get image", err)
-		}
-		if children {
-			if err := decodeChildren(&m, props, tags, locs); err != nil {
-				return nil, opErr("get image", err)
-			}
 		}
 		if m.Visibility == domain.VisibilityShared && !r.c.Owns(m.Owner) {
 			m.Member = r.c.ProjectID
