@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/glance-go/glance-go/domain"
 )
@@ -28,7 +29,13 @@ func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta
 	vis, vargs := r.visibility()
 	args := append([]any{id}, vargs...)
 	if r.d.dialect == dialectSQLite {
-		return r.getSQLite(ctx, run, id, getQueries[dialectSQLite][vis], args)
+		m, err := r.getSQLite(ctx, run, id, getQueries[dialectSQLite][vis], args)
+		if isJSONBlob(err) {
+			// A column holds a BLOB, which SQLite's JSON cannot: read the
+			// columns one by one, as a listing does.
+			m, err = r.getSQLiteColumns(ctx, run, id, getColumnQueries[vis], args)
+		}
+		return m, err
 	}
 	metas, err := r.queryImages(ctx, run, getQueries[dialectMySQL][vis], args)
 	if err != nil {
@@ -54,6 +61,49 @@ var getQueries = func() (q [2][len(visClauses)]string) {
 	}
 	return q
 }()
+
+// getColumnQueries are the SQLite get statements with the image row as
+// columns, for rows that json_array cannot render.
+var getColumnQueries = func() (q [len(visClauses)]string) {
+	for k, vis := range visClauses {
+		q[k] = "SELECT " + imageColumns + ", " + childColumns("images.id") +
+			" FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
+	}
+	return q
+}()
+
+// isJSONBlob reports whether err is SQLite refusing a BLOB in JSON.
+func isJSONBlob(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "JSON cannot hold BLOB values")
+}
+
+// getSQLiteColumns runs q, which selects one image as imageColumns
+// followed by the three columns of childColumns.
+func (r *ImageRepo) getSQLiteColumns(ctx context.Context, run runner, id, q string, args []any) (domain.Meta, error) {
+	rows, err := run.query(ctx, q, args...)
+	if err != nil {
+		return domain.Meta{}, opErr("get image", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return domain.Meta{}, opErr("get image", err)
+		}
+		return domain.Meta{}, notFound(id)
+	}
+	var props, tags, locs sql.RawBytes
+	m, err := scanImage(rows, &props, &tags, &locs)
+	if err == nil {
+		err = decodeChildren(&m, props, tags, locs)
+	}
+	if err != nil {
+		return domain.Meta{}, opErr("get image", err)
+	}
+	if m.Visibility == domain.VisibilityShared && !r.c.Owns(m.Owner) {
+		m.Member = r.c.ProjectID
+	}
+	return m, opErr("get image", rows.Close())
+}
 
 // getSQLite runs q, which selects one image as a JSON array of
 // imageColumns followed by the three columns of childColumns. Four columns

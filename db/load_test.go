@@ -99,3 +99,19 @@ func TestGetCanceled(t *testing.T) {
 		}
 	})
 }
+
+// TestGetBlobColumn reads, on SQLite, an image whose name another program
+// stored as a BLOB, which SQLite's JSON functions refuse.
+func TestGetBlobColumn(t *testing.T) {
+	d := dbtest.OpenSQLite(t)
+	id := add(t, d, "p1", domain.VisibilityPublic, func(m *domain.Meta) { m.Properties["k"] = "v" })
+	if err := d.Gorm().Exec("UPDATE images SET name = X'626c6f62' WHERE id = ?", id).Error; err != nil {
+		t.Fatal(err)
+	}
+	m := get(t, d, p1, id)
+	if m.Name == nil || *m.Name != "blob" || m.Properties["k"] != "v" || m.ID != id {
+		t.Fatalf("read %+v", m)
+	}
+	_, err := d.Images(p1).Get(ctx, "00000000-0000-0000-0000-000000000000")
+	wantKind(t, err, domain.ErrNotFound)
+}
