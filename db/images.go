@@ -42,22 +42,42 @@ func notFound(id string) error {
 	return domain.Errorf(domain.ErrNotFound, "No image found with ID %s", id)
 }
 
+// visKind names the three forms of visibleClause.
+type visKind int
+
+const (
+	visAll     visKind = iota // an admin
+	visNoOwner                // a caller without a project
+	visProject                // a caller with a project, twice an argument
+)
+
+var visClauses = [...]string{
+	visAll:     "1 = 1",
+	visNoOwner: "(images.owner IS NULL OR images.visibility IN ('public', 'community'))",
+	visProject: "(images.owner IS NULL OR images.visibility IN ('public', 'community')" +
+		" OR images.owner = ? OR (images.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m" +
+		" WHERE m.image_id = images.id AND m.member = ? AND +m.deleted = 0)))",
+}
+
+// visibility returns the form of visibleClause for the caller and its
+// arguments.
+func (r *ImageRepo) visibility() (visKind, []any) {
+	switch {
+	case r.c.IsAdmin:
+		return visAll, nil
+	case r.c.ProjectID == "":
+		return visNoOwner, nil
+	}
+	return visProject, []any{r.c.ProjectID, r.c.ProjectID}
+}
+
 // visibleClause is the SQL form of glance/db/utils.is_image_visible for
 // the caller: admin sees everything; anyone sees images without an owner
 // and public or community ones; a project sees its own and the shared ones
 // it is a member of, whatever the member status.
 func (r *ImageRepo) visibleClause() (string, []any) {
-	if r.c.IsAdmin {
-		return "1 = 1", nil
-	}
-	clause := "(images.owner IS NULL OR images.visibility IN ('public', 'community')"
-	var args []any
-	if r.c.ProjectID != "" {
-		clause += " OR images.owner = ? OR (images.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m" +
-			" WHERE m.image_id = images.id AND m.member = ? AND +m.deleted = 0))"
-		args = append(args, r.c.ProjectID, r.c.ProjectID)
-	}
-	return clause + ")", args
+	k, args := r.visibility()
+	return visClauses[k], args
 }
 
 // mutable is glance/db/sqlalchemy/api.is_image_mutable.

@@ -216,3 +216,40 @@ func hex4(b []byte, i int) (rune, bool) {
 	}
 	return r, true
 }
+
+// jsonValue is one element of a flat JSON array: a string, null, or the
+// text of a number.
+type jsonValue struct {
+	s    string
+	num  []byte
+	null bool
+}
+
+// value reads one string, null or number.
+func (p *jsonText) value() (jsonValue, error) {
+	p.space()
+	if p.i >= len(p.b) {
+		return jsonValue{}, errJSONShape
+	}
+	switch c := p.b[p.i]; {
+	case c == '"':
+		s, err := p.str()
+		return jsonValue{s: s}, err
+	case c == 'n':
+		if len(p.b)-p.i >= 4 && string(p.b[p.i:p.i+4]) == "null" {
+			p.i += 4
+			return jsonValue{null: true}, nil
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := p.i
+		for p.i < len(p.b) {
+			c := p.b[p.i]
+			if (c < '0' || c > '9') && c != '-' && c != '+' && c != '.' && c != 'e' && c != 'E' {
+				break
+			}
+			p.i++
+		}
+		return jsonValue{num: p.b[start:p.i]}, nil
+	}
+	return jsonValue{}, errJSONShape
+}

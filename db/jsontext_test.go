@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -61,5 +62,34 @@ func TestDecodeStrings(t *testing.T) {
 				t.Fatalf("got %q, encoding/json %q", got, want)
 			}
 		})
+	}
+}
+
+func TestDecodeImageRow(t *testing.T) {
+	good := `["id-1","n\"ame",12,"active","2024-01-02 03:04:05.123456",null,null,"raw","bare",null,"p1",0,1,1,-5,"shared",0,null,null]`
+	m, err := decodeImageRow([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != "id-1" || *m.Name != `n"ame` || *m.Size != 12 || m.Status != "active" || m.MinRAM != 1 || !m.Protected ||
+		*m.VirtualSize != -5 || m.Hidden || m.Checksum != nil || *m.Owner != "p1" ||
+		m.CreatedAt.Format("2006-01-02 15:04:05.000000") != "2024-01-02 03:04:05.123456" || !m.UpdatedAt.Equal(m.CreatedAt) ||
+		m.DeletedAt != nil || m.Properties == nil || m.Tags == nil {
+		t.Fatalf("decoded %+v", m)
+	}
+	for name, in := range map[string]string{
+		"short":          `["id-1"]`,
+		"long":           good[:len(good)-1] + `,null]`,
+		"not an array":   `{}`,
+		"bad boolean":    strings.Replace(good, `0,1,1,-5`, `0,1,2,-5`, 1),
+		"bad integer":    strings.Replace(good, `,12,`, `,"x",`, 1),
+		"fraction":       strings.Replace(good, `,12,`, `,1.5,`, 1),
+		"bad time":       strings.Replace(good, `"2024-01-02 03:04:05.123456"`, `"yesterday"`, 1),
+		"number as time": strings.Replace(good, `"2024-01-02 03:04:05.123456"`, `1`, 1),
+		"bare word":      strings.Replace(good, `null`, `nul`, 1),
+	} {
+		if _, err := decodeImageRow([]byte(in)); err == nil {
+			t.Errorf("%s: %s decoded", name, in)
+		}
 	}
 }

@@ -179,7 +179,7 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 			sqlText += " LIMIT ?"
 			args = append(args, q.Limit)
 		}
-		metas, err = r.queryImages(ctx, run, sqlText, args, false)
+		metas, err = r.queryImages(ctx, run, sqlText, args)
 		if err == nil {
 			err = r.loadChildren(ctx, run, metas)
 		}

@@ -5,6 +5,8 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -208,4 +210,126 @@ func decodeMeta(s sql.NullString) map[string]any {
 		}
 	}
 	return m
+}
+
+// imageColumnCount is the number of imageColumns.
+const imageColumnCount = 19
+
+// decodeImageRow reads an image from the JSON array of imageColumns that
+// SQLite's json_array builds: the same values scanImage reads, as JSON
+// strings, numbers and nulls.
+func decodeImageRow(b []byte) (domain.Meta, error) {
+	var vals [imageColumnCount]jsonValue
+	p := jsonText{b: b}
+	n := 0
+	if err := p.flat('[', ']', func() error {
+		if n == len(vals) {
+			return errJSONShape
+		}
+		v, err := p.value()
+		vals[n] = v
+		n++
+		return err
+	}); err != nil || n != len(vals) {
+		return domain.Meta{}, fmt.Errorf("image row %.100q: %w", b, errJSONShape)
+	}
+	var (
+		m   domain.Meta
+		err error
+	)
+	text := func(i int) string {
+		v := vals[i]
+		if v.num != nil {
+			return string(v.num)
+		}
+		return v.s
+	}
+	// The nullable fields share one allocation, as domain.Meta.Clone's do.
+	block := new(struct {
+		strs [7]string
+		ints [2]int64
+	})
+	optText := func(i, slot int) *string {
+		if vals[i].null {
+			return nil
+		}
+		block.strs[slot] = text(i)
+		return &block.strs[slot]
+	}
+	integer := func(i int) int64 {
+		v := vals[i]
+		if v.null || err != nil {
+			return 0
+		}
+		src := v.num
+		if src == nil {
+			src = []byte(v.s)
+		}
+		n, perr := strconv.ParseInt(string(src), 10, 64)
+		if perr != nil {
+			f, ferr := strconv.ParseFloat(string(src), 64)
+			if ferr != nil || f != math.Trunc(f) {
+				err = fmt.Errorf("image column %d: %q is not an integer", i, src)
+			}
+			n = int64(f)
+		}
+		return n
+	}
+	optInt := func(i, slot int) *int64 {
+		if vals[i].null {
+			return nil
+		}
+		block.ints[slot] = integer(i)
+		return &block.ints[slot]
+	}
+	boolean := func(i int) bool {
+		switch n := integer(i); n {
+		case 0, 1:
+			return n == 1
+		default:
+			err = fmt.Errorf("image column %d: %d is not a boolean", i, n)
+		}
+		return false
+	}
+	timeOf := func(i int) dbTime {
+		var t dbTime
+		if vals[i].null || err != nil {
+			return t
+		}
+		if vals[i].num != nil {
+			err = fmt.Errorf("image column %d: %s is not a time", i, vals[i].num)
+			return t
+		}
+		err = t.parse(vals[i].s)
+		return t
+	}
+	m.ID = text(0)
+	m.Name = optText(1, 0)
+	m.Size = optInt(2, 0)
+	m.Status = domain.Status(text(3))
+	created, updated, deleted := timeOf(4), timeOf(5), timeOf(6)
+	m.CreatedAt = created.out()
+	m.UpdatedAt = updated.out()
+	if !updated.Valid {
+		m.UpdatedAt = m.CreatedAt
+	}
+	m.DeletedAt = deleted.outPtr()
+	m.DiskFormat = optText(7, 1)
+	m.ContainerFormat = optText(8, 2)
+	m.Checksum = optText(9, 3)
+	m.Owner = optText(10, 4)
+	m.MinDisk = int(integer(11))
+	m.MinRAM = int(integer(12))
+	m.Protected = boolean(13)
+	m.VirtualSize = optInt(14, 1)
+	m.Visibility = domain.Visibility(text(15))
+	m.Hidden = boolean(16)
+	m.HashAlgo = optText(17, 5)
+	m.HashValue = optText(18, 6)
+	m.Properties = map[string]string{}
+	m.Tags = []string{}
+	if err != nil {
+		return domain.Meta{}, err
+	}
+	return m, nil
 }

@@ -3,8 +3,10 @@ package domain_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/glance-go/glance-go/domain"
 )
@@ -160,5 +162,49 @@ func TestActionsAndDelete(t *testing.T) {
 	}
 	if _, err := img.Data(ctx, 0, -1); !errors.Is(err, domain.ErrNoData) {
 		t.Errorf("core Data: %v, want ErrNoData", err)
+	}
+}
+
+func TestMetaCloneIsDeep(t *testing.T) {
+	at := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	m := domain.Meta{ID: "i", Name: domain.Ptr("n"), Checksum: domain.Ptr("c"), HashAlgo: domain.Ptr("a"), HashValue: domain.Ptr("v"), Owner: domain.Ptr("o"),
+		ContainerFormat: domain.Ptr("bare"), DiskFormat: domain.Ptr("raw"), Size: domain.Ptr(int64(1)), VirtualSize: domain.Ptr(int64(2)),
+		DeletedAt: &at, Tags: []string{"t"}, Properties: map[string]string{"k": "v"},
+		Locations: []domain.Location{{URL: "u", Metadata: map[string]any{"store": "s"}}}}
+	c := m.Clone()
+	if !reflect.DeepEqual(c, m) {
+		t.Fatalf("clone %+v differs from %+v", c, m)
+	}
+	for _, s := range []*string{c.Name, c.Checksum, c.HashAlgo, c.HashValue, c.Owner, c.ContainerFormat, c.DiskFormat} {
+		*s += "!"
+	}
+	*c.Size, *c.VirtualSize = 10, 20
+	*c.DeletedAt = at.Add(time.Hour)
+	c.Tags[0], c.Properties["k"], c.Locations[0].Metadata["store"] = "x", "x", "x"
+	if *m.Name != "n" || *m.Checksum != "c" || *m.HashAlgo != "a" || *m.HashValue != "v" || *m.Owner != "o" ||
+		*m.ContainerFormat != "bare" || *m.DiskFormat != "raw" || *m.Size != 1 || *m.VirtualSize != 2 ||
+		!m.DeletedAt.Equal(at) || m.Tags[0] != "t" || m.Properties["k"] != "v" || m.Locations[0].Metadata["store"] != "s" {
+		t.Fatalf("changing the clone changed the original: %+v", m)
+	}
+	if *c.Name != "n!" || *c.DiskFormat != "raw!" || *c.VirtualSize != 20 {
+		t.Fatalf("clone fields share storage: %+v", c)
+	}
+	if e := (domain.Meta{}).Clone(); e.Name != nil || e.Size != nil || e.DeletedAt != nil || e.Properties == nil {
+		t.Fatalf("clone of an empty record %+v", e)
+	}
+}
+
+func TestNewUUID(t *testing.T) {
+	v4 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for range 1000 {
+		id := domain.NewUUID()
+		if !v4.MatchString(id) {
+			t.Fatalf("%q is not a version 4 UUID", id)
+		}
+		if seen[id] {
+			t.Fatalf("%q twice", id)
+		}
+		seen[id] = true
 	}
 }

@@ -51,15 +51,37 @@ type Location struct {
 // Clone returns a deep copy of m.
 func (m Meta) Clone() Meta {
 	c := m
-	c.Name = clonePtr(m.Name)
-	c.Checksum = clonePtr(m.Checksum)
-	c.HashAlgo = clonePtr(m.HashAlgo)
-	c.HashValue = clonePtr(m.HashValue)
-	c.Owner = clonePtr(m.Owner)
-	c.Size = clonePtr(m.Size)
-	c.VirtualSize = clonePtr(m.VirtualSize)
-	c.ContainerFormat = clonePtr(m.ContainerFormat)
-	c.DiskFormat = clonePtr(m.DiskFormat)
+	// The copies of the nullable fields share one allocation.
+	var block *nullables
+	str := func(p *string, i int) *string {
+		if p == nil {
+			return nil
+		}
+		if block == nil {
+			block = new(nullables)
+		}
+		block.strs[i] = *p
+		return &block.strs[i]
+	}
+	num := func(p *int64, i int) *int64 {
+		if p == nil {
+			return nil
+		}
+		if block == nil {
+			block = new(nullables)
+		}
+		block.ints[i] = *p
+		return &block.ints[i]
+	}
+	c.Name = str(m.Name, 0)
+	c.Checksum = str(m.Checksum, 1)
+	c.HashAlgo = str(m.HashAlgo, 2)
+	c.HashValue = str(m.HashValue, 3)
+	c.Owner = str(m.Owner, 4)
+	c.ContainerFormat = str(m.ContainerFormat, 5)
+	c.DiskFormat = str(m.DiskFormat, 6)
+	c.Size = num(m.Size, 0)
+	c.VirtualSize = num(m.VirtualSize, 1)
 	c.DeletedAt = clonePtr(m.DeletedAt)
 	c.Tags = slices.Clone(m.Tags)
 	c.Properties = maps.Clone(m.Properties)
@@ -83,6 +105,13 @@ func (m *Meta) SetTags(tags []string) {
 	m.Tags = slices.Compact(t)
 }
 
+// nullables holds the values of a cloned Meta's nullable strings and
+// integers.
+type nullables struct {
+	strs [7]string
+	ints [2]int64
+}
+
 func clonePtr[T any](p *T) *T {
 	if p == nil {
 		return nil
@@ -93,6 +122,27 @@ func clonePtr[T any](p *T) *T {
 
 // Ptr returns a pointer to v, for filling nullable fields.
 func Ptr[T any](v T) *T { return &v }
+
+// Peeker is an Image whose record can be read without a copy. A layer
+// implements it only if its Meta shows the record of the layer below
+// unchanged; a layer that embeds a proxies.Image without saying so is not
+// one, so that a new layer that filters Meta is never bypassed.
+type Peeker interface {
+	// Peek returns the record as Meta would show it, without copying it.
+	// The caller must not change it, and must not use it once the image
+	// has been changed.
+	Peek() *Meta
+}
+
+// Peek returns the record of img for reading: without a copy when img is a
+// Peeker, a copy from Meta otherwise. The rules of Peeker.Peek apply.
+func Peek(img Image) *Meta {
+	if p, ok := img.(Peeker); ok {
+		return p.Peek()
+	}
+	m := img.Meta()
+	return &m
+}
 
 // Image is an image as the handlers and every proxy layer see it. Each layer
 // wraps the Image of the layer below it and overrides the methods it polices.
@@ -148,6 +198,7 @@ func NewImage(m Meta) Image {
 }
 
 func (i *image) Meta() Meta    { return i.meta.Clone() }
+func (i *image) Peek() *Meta   { return &i.meta }
 func (i *image) Unwrap() Image { return nil }
 
 func (i *image) Update(fn func(m *Meta) error) error {

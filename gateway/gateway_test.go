@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -378,5 +379,41 @@ func TestMemberLayerOrder(t *testing.T) {
 	ms, err := g.Members(c, img).List(ctx)
 	if err != nil || len(ms) != 1 || ms[0].MemberID != "p2" {
 		t.Fatalf("members = %v, %v", ms, err)
+	}
+}
+
+// TestPeekShowsWhatMetaShows reads images through the whole onion with
+// domain.Peek, which skips the copy of Meta where layers allow it, and
+// wants exactly what Meta shows: property protection, which filters Meta,
+// is never bypassed.
+func TestPeekShowsWhatMetaShows(t *testing.T) {
+	d := dbtest.OpenSQLite(t)
+	g := newGateway(t, &proxytest.Sink{}, d)
+	adm := &domain.Caller{ProjectID: "p1", UserID: "u1", Roles: []string{"admin"}, IsAdmin: true}
+	member := &domain.Caller{ProjectID: "p1", UserID: "u2", Roles: []string{"member", "reader"}}
+	ctx := context.Background()
+	repo, factory := g.Images(adm)
+	img, err := factory.NewImage(ctx, domain.Meta{Name: domain.Ptr("p"), Owner: domain.Ptr("p1"),
+		Properties: map[string]string{"x_open": "1", "secret": "2"}, Tags: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Add(ctx, img); err != nil {
+		t.Fatal(err)
+	}
+	id := img.Meta().ID
+	for _, c := range []*domain.Caller{adm, member} {
+		repo, _ := g.Images(c)
+		got, err := repo.Get(ctx, id)
+		if err != nil {
+			t.Fatalf("%v: %v", c.Roles, err)
+		}
+		peeked, meta := domain.Peek(got), got.Meta()
+		if !reflect.DeepEqual(*peeked, meta) {
+			t.Errorf("%v: Peek shows\n%+v\nMeta shows\n%+v", c.Roles, *peeked, meta)
+		}
+		if _, ok := peeked.Properties["secret"]; ok == (c == member) {
+			t.Errorf("%v: properties %v", c.Roles, peeked.Properties)
+		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 // loadConf writes a glance-api.conf with text into a temporary directory
 // ($dir in text stands for it) and loads it.
-func loadConf(t *testing.T, text string) (*config.Config, string) {
+func loadConf(t testing.TB, text string) (*config.Config, string) {
 	t.Helper()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "glance-api.conf")

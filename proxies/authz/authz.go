@@ -83,6 +83,10 @@ type image struct {
 	a *authz
 }
 
+// Peek implements domain.Peeker: this layer shows the record of the layer
+// below unchanged.
+func (i *image) Peek() *domain.Meta { return domain.Peek(i.Next) }
+
 type members struct {
 	proxies.Members
 	a   *authz

@@ -170,6 +170,10 @@ type image struct {
 
 var _ domain.Image = (*image)(nil)
 
+// Peek implements domain.Peeker: this layer shows the record of the layer
+// below unchanged.
+func (i *image) Peek() *domain.Meta { return domain.Peek(i.Next) }
+
 func (i *image) log() *slog.Logger { return i.opts.Logger }
 
 // backToQueued resets the image in memory to queued, without data.

@@ -69,7 +69,10 @@ func Layer(sink Sink, opts Options, c *domain.Caller) proxies.Layer {
 	if c == nil {
 		c = &domain.Caller{}
 	}
-	n := &notifier{sink: sink, opts: opts, c: c, disabled: map[string]bool{}}
+	n := &notifier{sink: sink, opts: opts, c: c}
+	if len(opts.Disabled) > 0 {
+		n.disabled = make(map[string]bool, len(opts.Disabled))
+	}
 	for _, d := range opts.Disabled {
 		n.disabled[strings.TrimSpace(d)] = true
 	}
@@ -204,6 +207,10 @@ type image struct {
 	proxies.Image
 	n *notifier
 }
+
+// Peek implements domain.Peeker: this layer shows the record of the layer
+// below unchanged.
+func (i *image) Peek() *domain.Meta { return domain.Peek(i.Next) }
 
 type members struct {
 	proxies.Members

@@ -82,7 +82,7 @@ func (r *repo) Get(ctx context.Context, id string) (domain.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !r.g.allowed("get_image", ImageTarget(img.Meta())) {
+	if !r.g.allowed("get_image", ImageTarget(*domain.Peek(img))) {
 		return nil, imageNotFound(id)
 	}
 	return img, nil
@@ -164,6 +164,10 @@ type image struct {
 }
 
 var _ domain.Image = (*image)(nil)
+
+// Peek implements domain.Peeker: this layer shows the record of the layer
+// below unchanged.
+func (i *image) Peek() *domain.Meta { return domain.Peek(i.Next) }
 
 // Update checks the change fn makes: publicize_image or communitize_image
 // when the visibility becomes public or community; set_image_location when

@@ -7,6 +7,7 @@ package quota
 import (
 	"context"
 	"io"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -50,7 +51,7 @@ func Layer(lim Limits, usage UsageFunc, c *domain.Caller) proxies.Layer {
 		c = &domain.Caller{}
 	}
 	wrap := func(img domain.Image) domain.Image {
-		return &image{Image: proxies.Image{Next: img}, lim: lim, usage: usage, c: c, orig: img.Meta()}
+		return &image{Image: proxies.Image{Next: img}, lim: lim, usage: usage, c: c, orig: loaded(domain.Peek(img))}
 	}
 	return proxies.Layer{
 		Name: "quota",
@@ -81,8 +82,12 @@ type image struct {
 	lim   Limits
 	usage UsageFunc
 	c     *domain.Caller
-	orig  domain.Meta // the record as loaded, to tell what a save adds
+	orig  domain.Meta // the properties and tags as loaded, to tell what a save adds
 }
+
+// Peek implements domain.Peeker: this layer shows the record of the layer
+// below unchanged.
+func (i *image) Peek() *domain.Meta { return domain.Peek(i.Next) }
 
 type members struct {
 	proxies.Members
@@ -153,6 +158,11 @@ func distinct(tags []string) []string {
 }
 
 // addsKeys reports whether m has a property key that old lacks.
+// loaded copies what Save compares with of the record m.
+func loaded(m *domain.Meta) domain.Meta {
+	return domain.Meta{Properties: maps.Clone(m.Properties), Tags: slices.Clone(m.Tags)}
+}
+
 func addsKeys(old, m map[string]string) bool {
 	for k := range m {
 		if _, ok := old[k]; !ok {
@@ -216,7 +226,7 @@ func (r *repo) Save(ctx context.Context, img domain.Image, from domain.Status) e
 	}
 	err := r.Repo.Save(ctx, img, from)
 	if q, ok := img.(*image); ok && err == nil {
-		q.orig = q.Meta()
+		q.orig = loaded(domain.Peek(q))
 	}
 	return err
 }

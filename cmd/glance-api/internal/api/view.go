@@ -140,6 +140,10 @@ type imageView struct {
 	multiStore                   bool // enabled_backends: the stores field is shown
 }
 
+// imageViewSize is room for the view of a typical image with a dozen
+// properties, so that a show grows its buffer once at most.
+const imageViewSize = 2048
+
 // appendImage writes the image JSON in Glance's key order: extra
 // properties (sorted), the base attributes, then the links.
 func (v imageView) appendImage(b []byte, m *domain.Meta) []byte {

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// benchSeed and benchProps are the shape of docs/benchmarks.md's seeded
+// images: 2,000 of them, 10 extra properties and 2 tags each.
+const (
+	benchSeed  = 2000
+	benchProps = 10
+)
+
+// benchWriter is a reusable http.ResponseWriter that keeps the status and
+// the body of the last answer.
+type benchWriter struct {
+	h      http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *benchWriter) Header() http.Header { return w.h }
+
+func (w *benchWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *benchWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.body.Write(b)
+}
+
+func (w *benchWriter) reset() {
+	clear(w.h)
+	w.status = 0
+	w.body.Reset()
+}
+
+// benchServer starts the real server of glance-api.conf text over a fresh
+// SQLite file, the way serve does, and seeds n images through its API as
+// caller project "bench" with role admin, as glance-bench does. It returns
+// the handler and the ids.
+func benchServer(b *testing.B, text string, n int) (http.Handler, []string) {
+	b.Helper()
+	cfg, _ := loadConf(b, text)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	d, err := openDB(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	if err := d.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	svc, err := newServer(ctx, cfg, d, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { svc.stopImports(context.Background()) })
+	h := svc.srv.Handler
+	w := &benchWriter{h: http.Header{}}
+	ids := make([]string, 0, n)
+	for i := range n {
+		body := map[string]any{"name": fmt.Sprintf("seed-%d", i), "disk_format": "raw", "container_format": "bare",
+			"tags": []string{"glance-bench", fmt.Sprintf("tag-%d", i%7)}}
+		for k := range benchProps {
+			body[fmt.Sprintf("bench_p%02d", k)] = fmt.Sprintf("value-%d-%d", i, k)
+		}
+		js, _ := json.Marshal(body)
+		r := benchRequest(http.MethodPost, "/v2/images", js)
+		r.Header.Set("Content-Type", "application/json")
+		w.reset()
+		h.ServeHTTP(w, r)
+		var img struct{ ID string }
+		if w.status != http.StatusCreated || json.Unmarshal(w.body.Bytes(), &img) != nil {
+			b.Fatalf("create: %d %s", w.status, w.body.String())
+		}
+		ids = append(ids, img.ID)
+	}
+	return h, ids
+}
+
+// benchRequest is a request as glance-bench sends it, with role admin.
+func benchRequest(method, path string, body []byte) *http.Request {
+	return benchRequestAs("admin", method, path, body)
+}
+
+// benchRequestAs is a request of project "bench" with the given roles.
+func benchRequestAs(roles, method, path string, body []byte) *http.Request {
+	var rd io.Reader = http.NoBody
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	r, err := http.NewRequest(method, "http://127.0.0.1:9292"+path, rd)
+	if err != nil {
+		panic(err)
+	}
+	r.ContentLength = int64(len(body))
+	r.RemoteAddr = "127.0.0.1:40000"
+	r.Header.Set("X-Identity-Status", "Confirmed")
+	r.Header.Set("X-Project-Id", "bench")
+	r.Header.Set("X-User-Id", "bench")
+	r.Header.Set("X-Roles", roles)
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("User-Agent", "glance-bench")
+	return r
+}
+
+// BenchmarkShow is GET /v2/images/{id} through the whole server in
+// process: echo and its middleware, trusted-header authentication, the
+// gateway's onion with the casbin policy, SQLite, the view. Only the
+// network is left out; make bench measures it with that.
+func BenchmarkShow(b *testing.B) {
+	h, ids := benchServer(b, "[paste_deploy]\nflavor = trusted-auth\n[glance_store]\nfilesystem_store_datadir = $dir/images\n", benchSeed)
+	for _, bc := range []struct{ name, roles string }{
+		// glance-bench's caller: an admin, who sees every image.
+		{"admin", "admin"},
+		// The images' owner without the admin role: the visibility
+		// clause and the policy's owner rules apply.
+		{"owner", "member,reader"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			reqs := make([]*http.Request, len(ids))
+			for i, id := range ids {
+				reqs[i] = benchRequestAs(bc.roles, http.MethodGet, "/v2/images/"+id, nil)
+			}
+			w := &benchWriter{h: http.Header{}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				w.reset()
+				// net/http gives every request a context that ends with
+				// its connection, and drivers watch such contexts.
+				ctx, cancel := context.WithCancel(context.Background())
+				r := reqs[i%len(reqs)].WithContext(ctx)
+				h.ServeHTTP(w, r)
+				cancel()
+				if w.status != http.StatusOK || !strings.Contains(w.body.String(), `"bench_p09": "value-`) {
+					b.Fatalf("show: %d %s", w.status, w.body.String())
+				}
+			}
+		})
+	}
+}
