@@ -11,6 +11,7 @@ package rbd
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,12 +27,13 @@ import (
 //
 // The chunk buffers are C memory, so that librbd may keep reading them
 // after rbd_aio_write returns (Go memory must not be held by C that long).
+// They come from the driver's pool, and go back to it on close.
 // A writer is used by one goroutine.
 type writer struct {
 	img     C.rbd_image_t
-	size    int // bytes of each buffer
+	pool    *bufPool
 	max     int // buffers, and so writes in flight, at most
-	all     []unsafe.Pointer
+	held    int // buffers taken from the pool
 	free    [][]byte
 	pending []aioWrite // in submission order
 	err     error      // the first write that failed
@@ -51,42 +53,78 @@ func errnoErr(ret C.int) error {
 	return syscall.Errno(-ret)
 }
 
-// openWriter opens image name in ioctx for writing, with buffers of size
-// bytes and at most max writes in flight.
-func openWriter(ioctx *rados.IOContext, name string, size, max int) (*writer, error) {
+// cBuffers returns the functions that make and free the pool's C buffers
+// of size bytes.
+func cBuffers(size int) (alloc func() []byte, release func([]byte)) {
+	alloc = func() []byte {
+		p := C.malloc(C.size_t(size))
+		if p == nil {
+			return nil
+		}
+		return unsafe.Slice((*byte)(p), size)
+	}
+	release = func(b []byte) { C.free(unsafe.Pointer(unsafe.SliceData(b))) }
+	return alloc, release
+}
+
+// openWriter opens image name in ioctx for writing, with buffers from pool
+// and at most max writes in flight.
+func openWriter(ioctx *rados.IOContext, name string, pool *bufPool, max int) (*writer, error) {
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
-	w := &writer{size: size, max: max}
+	w := &writer{pool: pool, max: max}
 	if ret := C.rbd_open(C.rados_ioctx_t(ioctx.Pointer()), cname, &w.img, nil); ret < 0 {
 		return nil, errnoErr(ret)
 	}
 	return w, nil
 }
 
-// buffer returns a chunk buffer to fill: a free one, a new one while fewer
-// than max exist, or else the buffer of the oldest write once it is done.
-func (w *writer) buffer() ([]byte, error) {
-	if w.err != nil {
-		return nil, w.err
-	}
-	if n := len(w.free); n > 0 {
-		b := w.free[n-1]
-		w.free = w.free[:n-1]
-		return b, nil
-	}
-	if len(w.all) < w.max {
-		p := C.malloc(C.size_t(w.size))
-		if p == nil {
-			return nil, errors.New("stores/rbd: out of memory for a write buffer")
+// buffer returns a chunk buffer to fill: a free one of the writer's, a new
+// one from the pool while the writer holds fewer than max, or else the
+// buffer of its oldest write once it is done. Only a writer that holds no
+// buffer waits for the pool (until ctx is done). While others wait, a
+// writer gives back the buffers of its finished writes down to one.
+func (w *writer) buffer(ctx context.Context) ([]byte, error) {
+	for {
+		if w.err != nil {
+			return nil, w.err
 		}
-		w.all = append(w.all, p)
-		return unsafe.Slice((*byte)(p), w.size), nil
+		if n := len(w.free); n > 0 {
+			b := w.free[n-1]
+			w.free = w.free[:n-1]
+			return b, nil
+		}
+		if w.held < w.max {
+			b, ok, err := w.pool.tryGet()
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				w.held++
+				return b, nil
+			}
+		}
+		if len(w.pending) == 0 {
+			b, err := w.pool.get(ctx)
+			if err != nil {
+				return nil, err
+			}
+			w.held++
+			return b, nil
+		}
+		w.waitOldest()
+		if w.held > 1 && w.pool.contended() {
+			w.give()
+		}
 	}
-	w.waitOldest()
-	if w.err != nil {
-		return nil, w.err
-	}
-	return w.buffer()
+}
+
+// give hands a free buffer of the writer's back to the pool.
+func (w *writer) give() {
+	n := len(w.free)
+	w.pool.put(w.free[n-1])
+	w.free = w.free[:n-1]
+	w.held--
 }
 
 // release gives back a buffer that was not written.
@@ -155,29 +193,31 @@ func (w *writer) snapshot(name string) error {
 	return errnoErr(C.rbd_snap_protect(w.img, cname))
 }
 
-// close waits for the writes in flight, closes the image and frees the
-// buffers. It returns the first failure of a write or of the close.
+// close waits for the writes in flight, closes the image and gives the
+// buffers back to the pool. It returns the first failure of a write or of
+// the close.
 func (w *writer) close() error {
 	err := w.wait()
 	if cerr := errnoErr(C.rbd_close(w.img)); err == nil {
 		err = cerr
 	}
-	for _, p := range w.all {
-		C.free(p)
+	for len(w.free) > 0 {
+		w.give()
 	}
-	w.all, w.free = nil, nil
 	return err
 }
 
 // aioReader reads a range of an image, opened read-only at a snapshot,
 // with up to max chunk reads in flight ahead of what the caller consumed.
-// Like writer, it uses C buffers and belongs to one goroutine at a time.
+// Like writer, it uses C buffers from the driver's pool, and belongs to one
+// goroutine at a time.
 type aioReader struct {
 	img       C.rbd_image_t
+	pool      *bufPool
 	chunk     int
 	max       int
+	held      int   // buffers taken from the pool
 	next, end int64 // the next byte to ask for, and the end of the range
-	all       []unsafe.Pointer
 	free      [][]byte
 	pending   []aioRead
 	cur       []byte // data read, not yet consumed
@@ -194,7 +234,7 @@ type aioRead struct {
 
 // openReader opens image name at snapshot snap ("" for the image itself)
 // read-only and returns its size.
-func openReader(ioctx *rados.IOContext, name, snap string, chunk, max int) (*aioReader, int64, error) {
+func openReader(ioctx *rados.IOContext, name, snap string, pool *bufPool, chunk, max int) (*aioReader, int64, error) {
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	var csnap *C.char
@@ -202,7 +242,7 @@ func openReader(ioctx *rados.IOContext, name, snap string, chunk, max int) (*aio
 		csnap = C.CString(snap)
 		defer C.free(unsafe.Pointer(csnap))
 	}
-	r := &aioReader{chunk: chunk, max: max}
+	r := &aioReader{pool: pool, chunk: chunk, max: max}
 	if ret := C.rbd_open_read_only(C.rados_ioctx_t(ioctx.Pointer()), cname, &r.img, csnap); ret < 0 {
 		return nil, 0, errnoErr(ret)
 	}
@@ -214,26 +254,44 @@ func openReader(ioctx *rados.IOContext, name, snap string, chunk, max int) (*aio
 	return r, int64(size), nil
 }
 
-// start limits the reads to [off, end) and sends the first ones.
-func (r *aioReader) start(off, end int64) {
+// start limits the reads to [off, end) and sends the first ones. A
+// non-empty range needs a buffer: start waits for one from the pool, until
+// ctx is done.
+func (r *aioReader) start(ctx context.Context, off, end int64) error {
 	r.next, r.end = off, end
+	if off < end {
+		b, err := r.pool.get(ctx)
+		if err != nil {
+			return err
+		}
+		r.held++
+		r.free = append(r.free, b)
+	}
 	r.submit()
+	return nil
 }
 
-// submit sends reads until max are in flight or the range is covered.
+// submit sends reads until max are in flight, the range is covered, or no
+// buffer is free and the pool gives none.
 func (r *aioReader) submit() {
 	for r.err == nil && r.next < r.end && len(r.pending) < r.max {
 		var buf []byte
 		if n := len(r.free); n > 0 {
 			buf, r.free = r.free[n-1], r.free[:n-1]
 		} else {
-			p := C.malloc(C.size_t(r.chunk))
-			if p == nil {
-				r.err = errors.New("stores/rbd: out of memory for a read buffer")
+			if r.held >= r.max {
 				return
 			}
-			r.all = append(r.all, p)
-			buf = unsafe.Slice((*byte)(p), r.chunk)
+			b, ok, err := r.pool.tryGet()
+			if err != nil {
+				r.err = err
+				return
+			}
+			if !ok {
+				return
+			}
+			r.held++
+			buf = b
 		}
 		n := int(min(int64(r.chunk), r.end-r.next))
 		var c C.rbd_completion_t
@@ -253,14 +311,33 @@ func (r *aioReader) submit() {
 	}
 }
 
-// fill makes cur the next chunk, waiting for its read.
+// give hands a free buffer of the reader's back to the pool.
+func (r *aioReader) give() {
+	n := len(r.free)
+	r.pool.put(r.free[n-1])
+	r.free = r.free[:n-1]
+	r.held--
+}
+
+// fill makes cur the next chunk, waiting for its read. While others wait
+// for the pool, the reader gives back the buffer just consumed, as long as
+// it keeps another.
 func (r *aioReader) fill() error {
 	if r.curBuf != nil {
 		r.free = append(r.free, r.curBuf)
 		r.curBuf = nil
+		if r.held > 1 && r.pool.contended() {
+			r.give()
+		}
 	}
 	if r.err != nil {
 		return r.err
+	}
+	if len(r.pending) == 0 {
+		r.submit()
+		if r.err != nil {
+			return r.err
+		}
 	}
 	if len(r.pending) == 0 {
 		return io.EOF
@@ -324,8 +401,8 @@ func (r *aioReader) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// Close waits for the reads in flight, closes the image and frees the
-// buffers.
+// Close waits for the reads in flight, closes the image and gives the
+// buffers back to the pool.
 func (r *aioReader) Close() error {
 	if r.closed {
 		return nil
@@ -334,12 +411,16 @@ func (r *aioReader) Close() error {
 	for _, p := range r.pending {
 		C.rbd_aio_wait_for_complete(p.c)
 		C.rbd_aio_release(p.c)
+		r.free = append(r.free, p.buf)
 	}
 	r.pending = nil
 	err := errnoErr(C.rbd_close(r.img))
-	for _, p := range r.all {
-		C.free(p)
+	if r.curBuf != nil {
+		r.free = append(r.free, r.curBuf)
 	}
-	r.all, r.free, r.cur, r.curBuf = nil, nil, nil, nil
+	for len(r.free) > 0 {
+		r.give()
+	}
+	r.cur, r.curBuf = nil, nil
 	return err
 }

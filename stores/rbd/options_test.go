@@ -17,13 +17,15 @@ func TestConfigFromOptions(t *testing.T) {
 		want    Config
 		wantErr string
 	}{
-		{"defaults", nil, Config{Pool: "images", ChunkSize: 8 << 20}, ""},
+		{"defaults", nil, Config{Pool: "images", ChunkSize: 8 << 20, BufferBudget: 64 << 20}, ""},
 		{"everything", map[string]string{
 			"rbd_store_pool": "glance", "rbd_store_user": "glance", "rbd_store_ceph_conf": "/etc/ceph/x.conf",
 			"rbd_store_chunk_size": "32", "rados_connect_timeout": "7", "rbd_thin_provisioning": "yes",
+			"rbd_store_buffer_budget": "512",
 		}, Config{Pool: "glance", User: "glance", ConfFile: "/etc/ceph/x.conf", ChunkSize: 32 << 20,
-			ConnectTimeout: 7 * time.Second, ThinProvisioning: true}, ""},
-		{"no connect timeout", map[string]string{"rados_connect_timeout": "-1"}, Config{Pool: "images", ChunkSize: 8 << 20}, ""},
+			ConnectTimeout: 7 * time.Second, ThinProvisioning: true, BufferBudget: 512 << 20}, ""},
+		{"no connect timeout", map[string]string{"rados_connect_timeout": "-1"}, Config{Pool: "images", ChunkSize: 8 << 20, BufferBudget: 64 << 20}, ""},
+		{"buffer budget zero", map[string]string{"rbd_store_buffer_budget": "0"}, Config{}, "rbd_store_buffer_budget"},
 		{"chunk size zero", map[string]string{"rbd_store_chunk_size": "0"}, Config{}, "rbd_store_chunk_size"},
 		{"chunk size too big", map[string]string{"rbd_store_chunk_size": "64"}, Config{}, "rbd_store_chunk_size"},
 		{"chunk size not a number", map[string]string{"rbd_store_chunk_size": "8M"}, Config{}, "not an integer"},
@@ -52,7 +54,7 @@ func TestConfigFromOptions(t *testing.T) {
 }
 
 func TestNewRefuses(t *testing.T) {
-	for _, cfg := range []Config{{ChunkSize: 1 << 11}, {ChunkSize: 64 << 20}, {ChunkSize: -1}, {InFlight: -1}} {
+	for _, cfg := range []Config{{ChunkSize: 1 << 11}, {ChunkSize: 64 << 20}, {ChunkSize: -1}, {InFlight: -1}, {BufferBudget: -1}} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
@@ -60,6 +62,25 @@ func TestNewRefuses(t *testing.T) {
 	d, err := New(Config{ChunkSize: 3 << 20})
 	if err != nil || d.order != 21 || d.ChunkSize() != 3<<20 {
 		t.Errorf("3 MiB chunks: order %d, chunk %d, %v; want 21 (objects of 2 MiB), 3 MiB", d.order, d.ChunkSize(), err)
+	}
+	// the budget is in whole buffers, and never fewer than InFlight
+	for _, tc := range []struct {
+		cfg  Config
+		want int
+	}{
+		{Config{}, 8},
+		{Config{ChunkSize: 4 << 20, BufferBudget: 30 << 20}, 7},
+		{Config{BufferBudget: 1 << 20}, DefaultInFlight},
+		{Config{InFlight: 6, BufferBudget: 16 << 20}, 6},
+	} {
+		d, err := New(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.pool.max != tc.want {
+			t.Errorf("New(%+v): a pool of %d buffers, want %d", tc.cfg, d.pool.max, tc.want)
+		}
+		d.Close()
 	}
 }
 

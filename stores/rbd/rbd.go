@@ -19,7 +19,10 @@
 // Unlike glance_store, which writes and reads one chunk at a time, Put
 // keeps several chunk writes in flight with librbd's asynchronous API, Get
 // as many reads ahead of its caller, and the driver keeps one cluster
-// connection, opened at start-up or first use, for all its work.
+// connection, opened at start-up or first use, for all its work. The chunk
+// buffers of all its Puts and Gets come from one pool, of
+// rbd_store_buffer_budget (glance-go's own option, 64 MiB by default), and
+// are reused; a transfer that finds the pool empty waits for a buffer.
 //
 // # What a failure leaves
 //
@@ -59,6 +62,11 @@ const (
 	SnapName = "snap"
 	// DefaultInFlight is how many chunk writes Put keeps in flight.
 	DefaultInFlight = 4
+	// DefaultBufferBudget is the C memory for chunk buffers that all the
+	// uploads and downloads of one store share: 64 MiB, eight buffers of
+	// the default chunk size, which is two uploads at full speed, or eight
+	// transfers with one chunk in flight each.
+	DefaultBufferBudget = 64 << 20
 
 	maxGrowStep = 8 << 30 // the largest step by which Put grows an image
 )
@@ -85,8 +93,13 @@ type Config struct {
 	// ThinProvisioning is rbd_thin_provisioning: chunks of zeros are
 	// skipped instead of written.
 	ThinProvisioning bool
-	// InFlight is how many chunk writes Put keeps in flight; 0 means 4.
+	// InFlight is how many chunk writes Put keeps in flight, and chunk
+	// reads Get keeps ahead; 0 means 4.
 	InFlight int
+	// BufferBudget is rbd_store_buffer_budget in bytes, glance-go's own:
+	// the chunk buffers of all the driver's Puts and Gets together take no
+	// more, but always at least InFlight buffers. 0 means 64 MiB.
+	BufferBudget int
 
 	// namespace is the RBD namespace of the pool the driver works in: ""
 	// (the pool itself) except in tests, which take one each.
@@ -97,6 +110,7 @@ type Config struct {
 type Driver struct {
 	cfg   Config
 	order int
+	pool  *bufPool // the chunk buffers of every Put and Get
 
 	mu     sync.Mutex
 	conn   *rados.Conn
@@ -131,14 +145,21 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.InFlight == 0 {
 		cfg.InFlight = DefaultInFlight
 	}
+	if cfg.BufferBudget == 0 {
+		cfg.BufferBudget = DefaultBufferBudget
+	}
 	order := bits.Len(uint(cfg.ChunkSize)) - 1
 	switch {
 	case cfg.ChunkSize < 0 || order < 12 || order > 25:
 		return nil, fmt.Errorf("stores/rbd: chunk size %d: it must be from 4 KiB to less than 64 MiB", cfg.ChunkSize)
 	case cfg.InFlight < 1:
 		return nil, fmt.Errorf("stores/rbd: %d writes in flight: at least 1 is needed", cfg.InFlight)
+	case cfg.BufferBudget < 0:
+		return nil, fmt.Errorf("stores/rbd: buffer budget %d: it must not be negative", cfg.BufferBudget)
 	}
-	return &Driver{cfg: cfg, order: order, ioctxs: map[string]*rados.IOContext{},
+	alloc, release := cBuffers(cfg.ChunkSize)
+	pool := newBufPool(bufferCount(cfg), alloc, release)
+	return &Driver{cfg: cfg, order: order, pool: pool, ioctxs: map[string]*rados.IOContext{},
 		retrying: map[string]bool{}, stop: make(chan struct{}), retryDelay: time.Second}, nil
 }
 
@@ -157,6 +178,11 @@ func ConfigFromOptions(o *stores.Options) Config {
 	} else {
 		cfg.ChunkSize = mib << 20
 	}
+	if mib := o.Int("rbd_store_buffer_budget", DefaultBufferBudget>>20); mib < 1 || mib > 1<<20 {
+		o.Fail("rbd_store_buffer_budget", "must be from 1 to 1048576 (MiB)")
+	} else {
+		cfg.BufferBudget = mib << 20
+	}
 	if t := o.Int("rados_connect_timeout", -1); t > 0 {
 		cfg.ConnectTimeout = time.Duration(t) * time.Second
 	}
@@ -164,6 +190,13 @@ func ConfigFromOptions(o *stores.Options) Config {
 		o.Fail("rbd_store_pool", "must not be empty")
 	}
 	return cfg
+}
+
+// bufferCount is how many chunk buffers cfg's budget allows: budget/chunk,
+// but at least InFlight, so that one transfer on an idle store always gets
+// its full share.
+func bufferCount(cfg Config) int {
+	return max(cfg.InFlight, cfg.BufferBudget/cfg.ChunkSize)
 }
 
 // open is the Opener registered for the store type rbd.
@@ -222,7 +255,8 @@ func (d *Driver) ChunkSize() int { return d.cfg.ChunkSize }
 // Schemes implements stores.Driver.
 func (d *Driver) Schemes() []string { return []string{"rbd"} }
 
-// Close stops the background removals and closes the cluster connection.
+// Close stops the background removals, closes the cluster connection and
+// frees the chunk buffers (those of transfers still open when they end).
 // Calls after it fail.
 func (d *Driver) Close() error {
 	d.mu.Lock()
@@ -244,6 +278,7 @@ func (d *Driver) Close() error {
 		d.conn = nil
 	}
 	d.closed = true
+	d.pool.close()
 	return nil
 }
 
@@ -568,7 +603,7 @@ func (d *Driver) removeLater(ioctx *rados.IOContext, id string) {
 // fill writes r into the new image id, sizes it, and creates and protects
 // its snapshot. It returns the bytes written.
 func (d *Driver) fill(ctx context.Context, ioctx *rados.IOContext, id string, r io.Reader, size int64) (int64, error) {
-	w, err := openWriter(ioctx, id, d.cfg.ChunkSize, d.cfg.InFlight)
+	w, err := openWriter(ioctx, id, d.pool, d.cfg.InFlight)
 	if err != nil {
 		return 0, mapErr(err, "opening RBD image "+id)
 	}
@@ -606,7 +641,10 @@ func (d *Driver) write(ctx context.Context, w *writer, r io.Reader, size int64) 
 		if err := ctx.Err(); err != nil {
 			return written, err
 		}
-		buf, err := w.buffer()
+		buf, err := w.buffer(ctx)
+		if ctx.Err() != nil {
+			return written, ctx.Err()
+		}
 		if err != nil {
 			return written, mapErr(err, "writing")
 		}
@@ -750,7 +788,10 @@ func (d *Driver) Get(ctx context.Context, u string, off, n int64) (io.ReadCloser
 	if n >= 0 && off+n < size {
 		end = off + n
 	}
-	r.start(off, end)
+	if err := r.start(ctx, off, end); err != nil {
+		r.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -760,7 +801,7 @@ func (d *Driver) openRead(u string) (*aioReader, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	r, size, err := openReader(ioctx, loc.image, loc.snap, d.cfg.ChunkSize, d.cfg.InFlight)
+	r, size, err := openReader(ioctx, loc.image, loc.snap, d.pool, d.cfg.ChunkSize, d.cfg.InFlight)
 	if err != nil {
 		return nil, 0, mapErr(err, "opening RBD image "+loc.image)
 	}
