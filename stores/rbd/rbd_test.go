@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ceph/go-ceph/rados"
@@ -470,4 +471,91 @@ func newBenchDriver(b *testing.B, inflight int) *Driver {
 	}
 	b.Cleanup(func() { d.Close() })
 	return d
+}
+
+// TestBufferBudget has many Puts and Gets at once on one driver whose
+// budget is six chunk buffers: none holds more, all data reads back, and
+// every buffer is back in the pool at the end.
+func TestBufferBudget(t *testing.T) {
+	const budget = 6
+	d := newDriver(t, func(c *Config) { c.InFlight = 4; c.BufferBudget = budget * testChunk })
+	if d.pool.max != budget {
+		t.Fatalf("pool of %d buffers, want %d", d.pool.max, budget)
+	}
+	// alone, a Put gets InFlight buffers
+	first := storetest.Pattern(10*testChunk + 3)
+	firstURL := put(t, d, "first", first)
+	if exist, inUse, peak := d.pool.stats(); exist != 4 || inUse != 0 || peak != 4 {
+		t.Fatalf("after one Put: %d buffers, %d in use, peak %d; want 4, 0, 4", exist, inUse, peak)
+	}
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			data := storetest.Pattern(10*testChunk + i*977)
+			data[0] = byte(i)
+			id := "img-" + strconv.Itoa(i)
+			obj, err := d.Put(context.Background(), id, bytes.NewReader(data), int64(len(data)*(i%2)))
+			if err != nil {
+				t.Errorf("Put(%s): %v", id, err)
+				return
+			}
+			rc, err := d.Get(context.Background(), obj.URL, 0, -1)
+			if err != nil {
+				t.Errorf("Get(%s): %v", id, err)
+				return
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Errorf("%s read back %d bytes, %v; want the %d stored", id, len(got), err, len(data))
+			}
+		})
+		wg.Go(func() {
+			if got := read(t, d, firstURL); !bytes.Equal(got, first) {
+				t.Errorf("reading the first image: %d bytes, want %d", len(got), len(first))
+			}
+		})
+	}
+	wg.Wait()
+	if exist, inUse, peak := d.pool.stats(); exist > budget || inUse != 0 || peak > budget {
+		t.Errorf("%d buffers, %d in use, peak %d; want at most %d, 0 in use", exist, inUse, peak, budget)
+	}
+}
+
+// TestBufferWaitCancelled cancels a Put and a Get that wait for a buffer
+// of an exhausted pool: both stop waiting, and the Put leaves no image.
+func TestBufferWaitCancelled(t *testing.T) {
+	d := newDriver(t, func(c *Config) { c.InFlight = 1; c.BufferBudget = 1 })
+	url := put(t, d, "kept", storetest.Pattern(3*testChunk))
+	held, err := d.pool.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	go func() {
+		_, err := d.Put(ctx, "waiting", bytes.NewReader(storetest.Pattern(testChunk)), testChunk)
+		errs <- err
+	}()
+	go func() {
+		rc, err := d.Get(ctx, url, 0, -1)
+		if err == nil {
+			rc.Close()
+		}
+		errs <- err
+	}()
+	waitFor(d.pool, 2)
+	cancel()
+	for range 2 {
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Errorf("a transfer waiting for a buffer, cancelled: %v; want context.Canceled", err)
+		}
+	}
+	d.pool.put(held)
+	if left, err := d.Orphans(); err != nil || !slices.Equal(left, []string{"kept"}) {
+		t.Errorf("images %q, %v; want only kept", left, err)
+	}
+	if got := read(t, d, url); len(got) != 3*testChunk {
+		t.Errorf("Get after the wait = %d bytes, want %d", len(got), 3*testChunk)
+	}
 }
