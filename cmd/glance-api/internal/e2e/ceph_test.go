@@ -384,6 +384,49 @@ func TestRBDSingleStore(t *testing.T) {
 	c.wantGone(t, id)
 }
 
+// TestRBDBufferBudget uploads and downloads eight images at once through
+// a single rbd store whose rbd_store_buffer_budget allows four 1 MiB chunk
+// buffers in all: every transfer finishes and every image reads back.
+func TestRBDBufferBudget(t *testing.T) {
+	c := devCluster(t)
+	dir := filepath.Join(suite.tmp, "rbd-budget")
+	conn, port := serverEnv(t, dir)
+	conf := strings.Replace(singleRBDConf(c, port, conn, dir), "rados_connect_timeout = 5\n",
+		"rados_connect_timeout = 5\nrbd_store_buffer_budget = 1\n", 1)
+	p := startCeph(t, dir, conf, port)
+	s := &server{URL: p.url, Trusted: true}
+
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			data := randomBytes(3<<20 + i*1001)
+			id := s.rawImage(t, tenantA, nil)["id"].(string)
+			var body any = data
+			if i%2 == 0 {
+				body = chunked{bytes.NewReader(data)} // size unknown: the image grows
+			}
+			s.do(t, tenantA, http.MethodPut, "/v2/images/"+id+"/file", body,
+				hdr("Content-Type", "application/octet-stream")).want(t, http.StatusNoContent)
+			if got := s.download(t, tenantA, id); !bytes.Equal(got, data) {
+				t.Errorf("image %d: downloaded %d bytes, want the %d uploaded", i, len(got), len(data))
+			}
+			if got := c.export(t, id); !bytes.Equal(got, data) {
+				t.Errorf("image %d: the snapshot holds %d bytes, want the %d uploaded", i, len(got), len(data))
+			}
+			s.do(t, tenantA, http.MethodDelete, "/v2/images/"+id, nil).want(t, http.StatusNoContent)
+			c.wantGone(t, id)
+		})
+	}
+	wg.Wait()
+	log, err := os.ReadFile(filepath.Join(dir, "glance-api.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(log), "rbd_store_buffer_budget") {
+		t.Errorf("the server did not read rbd_store_buffer_budget:\n%s", log)
+	}
+}
+
 // singleRBDConf is a glance-api.conf with the legacy single rbd store.
 func singleRBDConf(c *cluster, port int, conn, dir string) string {
 	return fmt.Sprintf(`[DEFAULT]
