@@ -79,11 +79,10 @@ func openWriter(ioctx *rados.IOContext, name string, pool *bufPool, max int) (*w
 	return w, nil
 }
 
-// buffer returns a chunk buffer to fill: a free one of the writer's, a new
-// one from the pool while the writer holds fewer than max, or else the
-// buffer of its oldest write once it is done. Only a writer that holds no
-// buffer waits for the pool (until ctx is done). While others wait, a
-// writer gives back the buffers of its finished writes down to one.
+// buffer returns a chunk buffer to fill: a free one of the writer's, one
+// from the pool's budget while the writer holds fewer than max, the first
+// one from the pool in any case (get never waits), or else the buffer of
+// its oldest write once it is done.
 func (w *writer) buffer(ctx context.Context) ([]byte, error) {
 	for {
 		if w.err != nil {
@@ -113,18 +112,7 @@ func (w *writer) buffer(ctx context.Context) ([]byte, error) {
 			return b, nil
 		}
 		w.waitOldest()
-		if w.held > 1 && w.pool.contended() {
-			w.give()
-		}
 	}
-}
-
-// give hands a free buffer of the writer's back to the pool.
-func (w *writer) give() {
-	n := len(w.free)
-	w.pool.put(w.free[n-1])
-	w.free = w.free[:n-1]
-	w.held--
 }
 
 // release gives back a buffer that was not written.
@@ -193,6 +181,14 @@ func (w *writer) snapshot(name string) error {
 	return errnoErr(C.rbd_snap_protect(w.img, cname))
 }
 
+// give hands a free buffer of the writer's back to the pool.
+func (w *writer) give() {
+	n := len(w.free)
+	w.pool.put(w.free[n-1])
+	w.free = w.free[:n-1]
+	w.held--
+}
+
 // close waits for the writes in flight, closes the image and gives the
 // buffers back to the pool. It returns the first failure of a write or of
 // the close.
@@ -255,8 +251,8 @@ func openReader(ioctx *rados.IOContext, name, snap string, pool *bufPool, chunk,
 }
 
 // start limits the reads to [off, end) and sends the first ones. A
-// non-empty range needs a buffer: start waits for one from the pool, until
-// ctx is done.
+// non-empty range needs a buffer: start takes one from the pool, which
+// never waits.
 func (r *aioReader) start(ctx context.Context, off, end int64) error {
 	r.next, r.end = off, end
 	if off < end {
@@ -319,16 +315,11 @@ func (r *aioReader) give() {
 	r.held--
 }
 
-// fill makes cur the next chunk, waiting for its read. While others wait
-// for the pool, the reader gives back the buffer just consumed, as long as
-// it keeps another.
+// fill makes cur the next chunk, waiting for its read.
 func (r *aioReader) fill() error {
 	if r.curBuf != nil {
 		r.free = append(r.free, r.curBuf)
 		r.curBuf = nil
-		if r.held > 1 && r.pool.contended() {
-			r.give()
-		}
 	}
 	if r.err != nil {
 		return r.err

@@ -3,7 +3,6 @@ package rbd
 import (
 	"context"
 	"errors"
-	"runtime"
 	"sync"
 	"testing"
 )
@@ -78,104 +77,46 @@ func TestPoolOutOfMemory(t *testing.T) {
 	}
 }
 
-// waitFor returns once n callers of get wait.
-func waitFor(p *bufPool, n int) {
-	for !func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.waiting >= n
-	}() {
-		runtime.Gosched()
-	}
-}
-
-func TestPoolWaiters(t *testing.T) {
-	p, _, _ := countingPool(1)
-	held, err := p.get(context.Background())
+// TestPoolOverBudget checks that get never waits: past the budget it makes
+// a buffer that is freed when given back, while tryGet gives none.
+func TestPoolOverBudget(t *testing.T) {
+	p, made, freed := countingPool(1)
+	ctx := context.Background()
+	a, err := p.get(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// a cancelled wait returns the context's error
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() {
-		_, err := p.get(ctx)
-		done <- err
-	}()
-	waitFor(p, 1)
-	if !p.contended() {
-		t.Error("contended() = false while a get waits")
+	if _, ok, err := p.tryGet(); ok || err != nil {
+		t.Fatalf("tryGet past the budget = %v, %v; want none", ok, err)
 	}
+	b, err := p.get(ctx)
+	if err != nil || len(b) != 16 {
+		t.Fatalf("get past the budget = %d bytes, %v; want a buffer", len(b), err)
+	}
+	if exist, inUse, peak := p.stats(); exist != 2 || inUse != 2 || peak != 2 {
+		t.Errorf("exist %d, in use %d, peak %d; want 2, 2, 2", exist, inUse, peak)
+	}
+	p.put(b)
+	if exist, _, _ := p.stats(); exist != 1 || *freed != 1 {
+		t.Errorf("after giving back the extra buffer: exist %d, freed %d; want 1, 1", exist, *freed)
+	}
+	p.put(a)
+	if c, err := p.get(ctx); err != nil || *made != 2 {
+		t.Errorf("get with a free buffer = %v, made %d; want the kept buffer, 2 made", err, *made)
+	} else {
+		p.put(c)
+	}
+	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled get = %v, want context.Canceled", err)
-	}
-	if p.contended() {
-		t.Error("contended() = true after the waiter left")
-	}
-
-	// a waiter gets the buffer given back, and tryGet does not take it
-	// before the waiter
-	got := make(chan []byte)
-	go func() {
-		b, err := p.get(context.Background())
-		if err != nil {
-			t.Error(err)
-		}
-		got <- b
-	}()
-	waitFor(p, 1)
-	p.put(held)
-	b := <-got
-	if _, ok, _ := p.tryGet(); ok {
-		t.Error("tryGet got a second buffer of a pool of one")
-	}
-	p.put(b)
-
-	// close wakes the waiters with an error
-	held, _ = p.get(context.Background())
-	go func() {
-		_, err := p.get(context.Background())
-		done <- err
-	}()
-	waitFor(p, 1)
-	p.close()
-	if err := <-done; !errors.Is(err, errPoolClosed) {
-		t.Errorf("get during close = %v, want errPoolClosed", err)
-	}
-	p.put(held)
-}
-
-func TestPoolTryGetYieldsToWaiters(t *testing.T) {
-	p, _, _ := countingPool(2)
-	a, _ := p.get(context.Background())
-	b, _ := p.get(context.Background())
-	got := make(chan []byte)
-	go func() {
-		c, _ := p.get(context.Background())
-		got <- c
-	}()
-	waitFor(p, 1)
-	p.mu.Lock()
-	p.free = append(p.free, a) // as put, without waking the waiter
-	p.mu.Unlock()
-	if _, ok, _ := p.tryGet(); ok {
-		t.Error("tryGet took a free buffer while a get waits")
-	}
-	p.mu.Lock()
-	close(p.wake)
-	p.wake = make(chan struct{})
-	p.mu.Unlock()
-	<-got
-	p.put(b)
-	if _, ok, _ := p.tryGet(); !ok {
-		t.Error("tryGet got nothing from a free buffer with nobody waiting")
+	if _, err := p.get(cctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("get with a cancelled context = %v, want context.Canceled", err)
 	}
 }
 
-// TestPoolConcurrent has transfers that follow the drivers' rule (wait for
-// the pool only when holding nothing, else try and fall back to what they
-// hold) and checks that no more than max buffers are ever out.
+// TestPoolConcurrent has transfers that follow the drivers' rule (get when
+// holding nothing, else try and fall back to what they hold) and checks
+// that no more than max buffers, and one for each transfer past them, are
+// ever out, and that no more than max are kept.
 func TestPoolConcurrent(t *testing.T) {
 	const max, transfers, chunks, inFlight = 5, 16, 40, 4
 	p, made, _ := countingPool(max)
@@ -199,10 +140,6 @@ func TestPoolConcurrent(t *testing.T) {
 					held = append(held, b)
 					continue
 				}
-				if len(held) > 1 && p.contended() {
-					p.put(held[0])
-					held = held[1:]
-				}
 			}
 			for _, b := range held {
 				p.put(b)
@@ -210,7 +147,9 @@ func TestPoolConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if exist, inUse, peak := p.stats(); *made > max || exist > max || peak > max || inUse != 0 {
-		t.Errorf("made %d, exist %d, peak %d, in use %d; want at most %d, 0 in use", *made, exist, peak, inUse, max)
+	if exist, inUse, peak := p.stats(); exist > max || peak > max+transfers || inUse != 0 {
+		t.Errorf("exist %d, peak %d, in use %d; want at most %d kept, a peak of at most %d, 0 in use",
+			exist, peak, inUse, max, max+transfers)
 	}
+	_ = made
 }

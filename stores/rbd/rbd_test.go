@@ -474,8 +474,9 @@ func newBenchDriver(b *testing.B, inflight int) *Driver {
 }
 
 // TestBufferBudget has many Puts and Gets at once on one driver whose
-// budget is six chunk buffers: none holds more, all data reads back, and
-// every buffer is back in the pool at the end.
+// budget is six chunk buffers: past the budget each transfer holds one
+// buffer at most, all data reads back, and at the end every buffer is back
+// and no more than the budget is kept.
 func TestBufferBudget(t *testing.T) {
 	const budget = 6
 	d := newDriver(t, func(c *Config) { c.InFlight = 4; c.BufferBudget = budget * testChunk })
@@ -517,45 +518,31 @@ func TestBufferBudget(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if exist, inUse, peak := d.pool.stats(); exist > budget || inUse != 0 || peak > budget {
-		t.Errorf("%d buffers, %d in use, peak %d; want at most %d, 0 in use", exist, inUse, peak, budget)
+	// 24 transfers: the budget, and one buffer for each transfer past it
+	if exist, inUse, peak := d.pool.stats(); exist > budget || inUse != 0 || peak > budget+24 {
+		t.Errorf("%d buffers, %d in use, peak %d; want at most %d kept, 0 in use, a peak of at most %d",
+			exist, inUse, peak, budget, budget+24)
 	}
 }
 
-// TestBufferWaitCancelled cancels a Put and a Get that wait for a buffer
-// of an exhausted pool: both stop waiting, and the Put leaves no image.
-func TestBufferWaitCancelled(t *testing.T) {
+// TestBufferPoolExhausted holds every buffer of the pool and checks that a
+// Put and a Get still finish, each with a buffer made past the budget and
+// freed afterwards: a transfer never waits for others, however slow their
+// clients.
+func TestBufferPoolExhausted(t *testing.T) {
 	d := newDriver(t, func(c *Config) { c.InFlight = 1; c.BufferBudget = 1 })
-	url := put(t, d, "kept", storetest.Pattern(3*testChunk))
+	data := storetest.Pattern(3 * testChunk)
+	url := put(t, d, "kept", data)
 	held, err := d.pool.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errs := make(chan error, 2)
-	go func() {
-		_, err := d.Put(ctx, "waiting", bytes.NewReader(storetest.Pattern(testChunk)), testChunk)
-		errs <- err
-	}()
-	go func() {
-		rc, err := d.Get(ctx, url, 0, -1)
-		if err == nil {
-			rc.Close()
-		}
-		errs <- err
-	}()
-	waitFor(d.pool, 2)
-	cancel()
-	for range 2 {
-		if err := <-errs; !errors.Is(err, context.Canceled) {
-			t.Errorf("a transfer waiting for a buffer, cancelled: %v; want context.Canceled", err)
-		}
+	put(t, d, "another", storetest.Pattern(2*testChunk))
+	if got := read(t, d, url); !bytes.Equal(got, data) {
+		t.Errorf("Get with the pool held = %d bytes, want the %d put", len(got), len(data))
 	}
 	d.pool.put(held)
-	if left, err := d.Orphans(); err != nil || !slices.Equal(left, []string{"kept"}) {
-		t.Errorf("images %q, %v; want only kept", left, err)
-	}
-	if got := read(t, d, url); len(got) != 3*testChunk {
-		t.Errorf("Get after the wait = %d bytes, want %d", len(got), 3*testChunk)
+	if exist, inUse, _ := d.pool.stats(); exist > 1 || inUse != 0 {
+		t.Errorf("%d buffers kept, %d in use; want at most 1, 0 in use", exist, inUse)
 	}
 }
