@@ -71,6 +71,14 @@ func (r *ImageRepo) visibility() (visKind, []any) {
 	return visProject, []any{r.c.ProjectID, r.c.ProjectID}
 }
 
+// markMember records, on a shared image the caller does not own, that the
+// caller sees it as a member (the image's member status applies to it).
+func (r *ImageRepo) markMember(m *domain.Meta) {
+	if m.Visibility == domain.VisibilityShared && !r.c.Owns(m.Owner) {
+		m.Member = r.c.ProjectID
+	}
+}
+
 // visibleClause is the SQL form of glance/db/utils.is_image_visible for
 // the caller: admin sees everything; anyone sees images without an owner
 // and public or community ones; a project sees its own and the shared ones

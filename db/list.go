@@ -234,9 +234,7 @@ func (r *ImageRepo) listSQLite(ctx context.Context, run runner, w *where, keys, 
 		if err := decodeChildren(&m, props, tags, locs); err != nil {
 			return nil, opErr("list images", err)
 		}
-		if m.Visibility == domain.VisibilityShared && !r.c.Owns(m.Owner) {
-			m.Member = r.c.ProjectID
-		}
+		r.markMember(&m)
 		metas = append(metas, m)
 		pos = append(pos, p)
 	}

@@ -99,9 +99,7 @@ func (r *ImageRepo) getSQLiteColumns(ctx context.Context, run runner, id, q stri
 	if err != nil {
 		return domain.Meta{}, opErr("get image", err)
 	}
-	if m.Visibility == domain.VisibilityShared && !r.c.Owns(m.Owner) {
-		m.Member = r.c.ProjectID
-	}
+	r.markMember(&m)
 	return m, opErr("get image", rows.Close())
 }
 
@@ -139,9 +137,7 @@ func (r *ImageRepo) getSQLite(ctx context.Context, run runner, id, q string, arg
 	if err != nil {
 		return domain.Meta{}, opErr("get image", err)
 	}
-	if m.Visibility == domain.VisibilityShared && !r.c.Owns(m.Owner) {
-		m.Member = r.c.ProjectID
-	}
+	r.markMember(&m)
 	return m, opErr("get image", rows.Close())
 }
 
@@ -203,9 +199,7 @@ func (r *ImageRepo) queryImages(ctx context.Context, run runner, q string, args 
 		if err != nil {
 			return nil, opErr("get image", err)
 		}
-		if m.Visibility == domain.VisibilityShared && !r.c.Owns(m.Owner) {
-			m.Member = r.c.ProjectID
-		}
+		r.markMember(&m)
 		out = append(out, m)
 	}
 	return out, opErr("get image", rows.Err())
