@@ -229,19 +229,7 @@ func startOurs(dir, flavor, connection string, dbSync bool) (*process, error) {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "glance-api.conf")
-	text := fmt.Sprintf(`[DEFAULT]
-bind_host = 127.0.0.1
-bind_port = %d
-
-[database]
-connection = %s
-
-[glance_store]
-filesystem_store_datadir = %s
-
-[paste_deploy]
-flavor = %s
-`, port, connection, filepath.Join(dir, "images"), flavor)
+	text := baseConf(port, connection, dir, flavor)
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
@@ -272,6 +260,24 @@ func serverEnv(t *testing.T, dir string) (conn string, port int) {
 		t.Fatal(err)
 	}
 	return conn, port
+}
+
+// baseConf is the glance-api.conf of a server on 127.0.0.1:port with the
+// given database and flavor and its images in dir/images.
+func baseConf(port int, connection, dir, flavor string) string {
+	return fmt.Sprintf(`[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = %d
+
+[database]
+connection = %s
+
+[glance_store]
+filesystem_store_datadir = %s
+
+[paste_deploy]
+flavor = %s
+`, port, connection, filepath.Join(dir, "images"), flavor)
 }
 
 // syncDB runs "glance-api db sync" on the configuration file conf.

@@ -27,19 +27,7 @@ func opsServer(t *testing.T, name, extra string) (*process, string) {
 		t.Fatal(err)
 	}
 	conn, port := serverEnv(t, dir)
-	text := fmt.Sprintf(`[DEFAULT]
-bind_host = 127.0.0.1
-bind_port = %d
-
-[database]
-connection = %s
-
-[glance_store]
-filesystem_store_datadir = %s
-
-[paste_deploy]
-flavor = trusted-auth
-%s`, port, conn, filepath.Join(dir, "images"), extra)
+	text := baseConf(port, conn, dir, "trusted-auth") + extra
 	return startConf(t, dir, text, port), dir
 }
 
