@@ -24,6 +24,7 @@ import (
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	msqlite "modernc.org/sqlite"
 
 	"github.com/glance-go/glance-go/domain"
 )
@@ -37,7 +38,15 @@ type Config struct {
 	MaxOpenConns    int           // 0: the driver's default for MySQL, 16 for an SQLite file, 1 for an in-memory SQLite
 	MaxIdleConns    int           // 0: the driver's default for MySQL, MaxOpenConns for SQLite
 	ConnMaxLifetime time.Duration // 0: connections are reused forever
+	// RecordCache bounds the image records an SQLite database keeps
+	// decoded in memory (see recordCache): 0 means DefaultRecordCache, a
+	// negative number none. MySQL keeps none.
+	RecordCache int
 }
+
+// DefaultRecordCache is the number of image records an SQLite database
+// keeps decoded by default, a few KiB each.
+const DefaultRecordCache = 10000
 
 // dialect names the SQL flavour a DB speaks.
 type dialect int
@@ -58,6 +67,12 @@ type DB struct {
 	// commits counts write transactions, for the checkpointer.
 	commits        atomic.Int64
 	stopCheckpoint func()
+	// cache keeps decoded image records of an SQLite database (nil for
+	// MySQL, or when RecordCache is negative).
+	cache *recordCache
+	// writer is the driver connection of the transaction DB.write is
+	// committing, which SQLite's commit hook compares its own with.
+	writer atomic.Pointer[connRef]
 }
 
 // sqliteMaxConns is the default pool size for an SQLite file: readers run
@@ -106,8 +121,20 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	var dl gorm.Dialector
+	d := &DB{dialect: dial}
 	if dial == dialectSQLite {
-		dl = sqlite.Open(dsn)
+		if cfg.RecordCache >= 0 {
+			n := cfg.RecordCache
+			if n == 0 {
+				n = DefaultRecordCache
+			}
+			d.cache = newRecordCache(n)
+		}
+		base, err := msqlite.NewConnector(dsn)
+		if err != nil {
+			return nil, opErr("open", err)
+		}
+		dl = sqlite.Dialector{Conn: sql.OpenDB(&hookedConnector{Connector: base, d: d})}
 	} else {
 		dl = gormmysql.New(gormmysql.Config{DSN: dsn, DefaultStringSize: 255})
 	}
@@ -154,7 +181,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		sqlDB.Close()
 		return nil, opErr("open", err)
 	}
-	d := &DB{g: g, sql: sqlDB, stmts: newStmtCache(sqlDB), dialect: dial}
+	d.g, d.sql, d.stmts = g, sqlDB, newStmtCache(sqlDB)
 	if dial == dialectSQLite && !memory {
 		d.startCheckpointer()
 	}

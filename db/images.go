@@ -247,11 +247,29 @@ func (r *ImageRepo) Add(ctx context.Context, img domain.Image) error {
 			return nil
 		}
 		return syncLocations(ctx, run, m.ID, m.Locations, t, nil)
-	})
+	}, m.ID)
 	if isDuplicate(err) {
 		return conflict
 	}
-	return opErr("add image", err)
+	if err != nil {
+		return opErr("add image", err)
+	}
+	r.keep(ctx, m.ID)
+	return nil
+}
+
+// keep reads image id back after a write and keeps its record in the
+// cache, so that the shows and listings after a create or an update find
+// it. A failure is left to the next reader.
+func (r *ImageRepo) keep(ctx context.Context, id string) {
+	c := r.d.cache
+	if c == nil {
+		return
+	}
+	epoch := c.begin()
+	if m, err := r.get(ctx, r.d.read(), id); err == nil {
+		c.store(epoch, &m)
+	}
 }
 
 // insertProperties inserts the properties of a new image in one statement.
@@ -367,8 +385,12 @@ func (r *ImageRepo) Save(ctx context.Context, img domain.Image, from domain.Stat
 			return err
 		}
 		return syncLocations(ctx, run, m.ID, m.Locations, t, cur.kids.locs)
-	})
-	return opErr("save image", err)
+	}, m.ID)
+	if err != nil {
+		return opErr("save image", err)
+	}
+	r.keep(ctx, m.ID)
+	return nil
 }
 
 func casConflict(current, next, from domain.Status) error {
@@ -750,7 +772,7 @@ func (r *ImageRepo) Remove(ctx context.Context, img domain.Image) error {
 			}
 		}
 		return nil
-	})
+	}, m.ID)
 	return opErr("remove image", err)
 }
 
@@ -785,6 +807,6 @@ func (r *ImageRepo) Touch(ctx context.Context, id string, status domain.Status) 
 			return domain.Errorf(domain.ErrConflict, "Image %s is no longer %s", id, status)
 		}
 		return nil
-	})
+	}, id)
 	return opErr("touch image", err)
 }

@@ -210,13 +210,63 @@ func (r *ImageRepo) listSQLite(ctx context.Context, run runner, w *where, keys, 
 		order[i] = sortColumns[k] + dir
 		byAlias[i] = alias + dir
 	}
-	q := "SELECT " + imageColumns + ", " + childColumns("images.id") + ", j.key" +
-		" FROM json_each((SELECT json_group_array(rid ORDER BY " + strings.Join(byAlias, ", ") + ")" +
-		" FROM (SELECT images.rowid AS rid, " + strings.Join(keyCols, ", ") + " FROM images WHERE " + w.sql() +
-		" ORDER BY " + strings.Join(order, ", ") + " LIMIT ?))) j JOIN images ON images.rowid = j.value"
 	if limit < 0 {
 		limit = -1 // SQLite: no limit
 	}
+	where := w.sql() + " ORDER BY " + strings.Join(order, ", ") + " LIMIT ?"
+	c := r.d.cache
+	if c != nil && run.tx == nil {
+		if metas, ok, err := r.listCached(ctx, run, c, where, append(slices.Clone(w.args), limit)); err != nil || ok {
+			return metas, err
+		}
+	}
+	var epoch uint64
+	if c != nil {
+		epoch = c.begin()
+	}
+	metas, err := r.listRows(ctx, run, w, where, byAlias, keyCols, limit)
+	if err == nil && c != nil && run.tx == nil {
+		for i := range metas {
+			c.store(epoch, &metas[i])
+		}
+	}
+	return metas, err
+}
+
+// listCached answers a listing from the record cache: the page's ids come
+// from the database, in order, and their records from the cache. ok is
+// false when one of them is not kept.
+func (r *ImageRepo) listCached(ctx context.Context, run runner, c *recordCache, where string, args []any) (metas []domain.Meta, ok bool, err error) {
+	rows, err := run.query(ctx, "SELECT images.id FROM images WHERE "+where, args...)
+	if err != nil {
+		return nil, false, opErr("list images", err)
+	}
+	defer rows.Close()
+	var id string
+	for rows.Next() {
+		if err := rows.Scan(&id); err != nil {
+			return nil, false, opErr("list images", err)
+		}
+		m, hit := c.lookup(id)
+		if !hit {
+			return nil, false, nil
+		}
+		r.markMember(&m)
+		metas = append(metas, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, opErr("list images", err)
+	}
+	return metas, true, opErr("list images", rows.Close())
+}
+
+// listRows is listSQLite's statement: where is the page's WHERE clause
+// with its ORDER BY and LIMIT.
+func (r *ImageRepo) listRows(ctx context.Context, run runner, w *where, where string, byAlias, keyCols []string, limit int) ([]domain.Meta, error) {
+	q := "SELECT " + imageColumns + ", " + childColumns("images.id") + ", j.key" +
+		" FROM json_each((SELECT json_group_array(rid ORDER BY " + strings.Join(byAlias, ", ") + ")" +
+		" FROM (SELECT images.rowid AS rid, " + strings.Join(keyCols, ", ") + " FROM images WHERE " + where +
+		"))) j JOIN images ON images.rowid = j.value"
 	rows, err := run.query(ctx, q, append(slices.Clone(w.args), limit)...)
 	if err != nil {
 		return nil, opErr("list images", err)

@@ -16,11 +16,39 @@ func (r *ImageRepo) Get(ctx context.Context, id string) (domain.Image, error) {
 	if id == "" || len(id) > idMaxLen {
 		return nil, notFound(id)
 	}
+	if c := r.d.cache; c != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if m, ok := c.lookup(id); ok && r.sees(&m) {
+			r.markMember(&m)
+			return domain.NewImage(m), nil
+		}
+		epoch := c.begin()
+		m, err := r.get(ctx, r.d.read(), id)
+		if err != nil {
+			return nil, err
+		}
+		c.store(epoch, &m)
+		return domain.NewImage(m), nil
+	}
 	m, err := r.get(ctx, r.d.read(), id)
 	if err != nil {
 		return nil, err
 	}
 	return domain.NewImage(m), nil
+}
+
+// sees reports whether the caller may see the live image m without asking
+// the database: visibleClause in Go, except for a shared image the caller
+// does not own, whose membership only the database knows (false then).
+func (r *ImageRepo) sees(m *domain.Meta) bool {
+	switch {
+	case r.c.IsAdmin, m.Owner == nil,
+		m.Visibility == domain.VisibilityPublic, m.Visibility == domain.VisibilityCommunity:
+		return true
+	}
+	return r.c.Owns(m.Owner)
 }
 
 // get loads one visible, non-deleted image with its children: one

@@ -102,19 +102,20 @@ func (r *MemberRepo) Get(ctx context.Context, member string) (domain.Member, err
 	return ms[0], nil
 }
 
-// lockImage checks, inside a transaction, that the image exists and is not
-// deleted, locking its row on MySQL so that member changes of one image
-// are serialised.
-func (r *MemberRepo) lockImage(tx *gorm.DB) error {
+// lockImage checks, inside a write transaction, that the image exists and
+// is not deleted, locking its row on MySQL so that member changes of one
+// image are serialised.
+func (r *MemberRepo) lockImage(ctx context.Context, run runner) error {
 	q := "SELECT id FROM images WHERE id = ? AND +deleted = 0"
 	if r.d.dialect == dialectMySQL {
 		q += " FOR UPDATE"
 	}
-	var ids []string
-	if err := tx.Raw(q, r.imageID).Scan(&ids).Error; err != nil {
+	var id string
+	found, err := run.queryRow(ctx, q, []any{r.imageID}, &id)
+	if err != nil {
 		return opErr("lock image", err)
 	}
-	if len(ids) == 0 {
+	if !found {
 		return domain.Errorf(domain.ErrNotFound, "Image %s not found.", r.imageID)
 	}
 	return nil
@@ -145,31 +146,34 @@ func (r *MemberRepo) Add(ctx context.Context, m domain.Member) error {
 		updated = created
 	}
 	dup := domain.Errorf(domain.ErrConflict, "Member %s is duplicated for image %s", m.MemberID, r.imageID)
-	err := r.d.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := r.lockImage(tx); err != nil {
+	err := r.d.write(ctx, func(run runner) error {
+		if err := r.lockImage(ctx, run); err != nil {
 			return err
 		}
 		var live int64
-		if err := tx.Raw("SELECT COUNT(*) FROM image_members WHERE image_id = ? AND member = ? AND +deleted = 0",
-			r.imageID, m.MemberID).Scan(&live).Error; err != nil {
+		if _, err := run.queryRow(ctx, "SELECT COUNT(*) FROM image_members WHERE image_id = ? AND member = ? AND +deleted = 0",
+			[]any{r.imageID, m.MemberID}, &live); err != nil {
 			return opErr("add member", err)
 		}
 		if live > 0 {
 			return dup
 		}
-		var old []int64
-		if err := tx.Raw("SELECT id FROM image_members WHERE image_id = ? AND member = ? ORDER BY id",
-			r.imageID, m.MemberID).Scan(&old).Error; err != nil {
+		var old int64
+		found, err := run.queryRow(ctx, "SELECT id FROM image_members WHERE image_id = ? AND member = ? ORDER BY id LIMIT 1",
+			[]any{r.imageID, m.MemberID}, &old)
+		if err != nil {
 			return opErr("add member", err)
 		}
-		if len(old) > 0 {
-			return opErr("add member", tx.Exec("UPDATE image_members SET status = ?, can_share = ?, created_at = ?,"+
+		if found {
+			_, err := run.exec(ctx, "UPDATE image_members SET status = ?, can_share = ?, created_at = ?,"+
 				" updated_at = ?, deleted = 0, deleted_at = NULL WHERE id = ?",
-				string(status), boolInt(m.CanShare), ts(created), ts(updated), old[0]).Error)
+				string(status), boolInt(m.CanShare), ts(created), ts(updated), old)
+			return opErr("add member", err)
 		}
-		return opErr("add member", tx.Exec("INSERT INTO image_members (image_id, member, can_share, status, created_at,"+
+		_, err = run.exec(ctx, "INSERT INTO image_members (image_id, member, can_share, status, created_at,"+
 			" updated_at, deleted) VALUES (?, ?, ?, ?, ?, ?, 0)",
-			r.imageID, m.MemberID, boolInt(m.CanShare), string(status), ts(created), ts(updated)).Error)
+			r.imageID, m.MemberID, boolInt(m.CanShare), string(status), ts(created), ts(updated))
+		return opErr("add member", err)
 	})
 	if isDuplicate(err) {
 		return dup
@@ -185,13 +189,13 @@ func (r *MemberRepo) Save(ctx context.Context, m domain.Member) error {
 	if len(r.imageID) > idMaxLen {
 		return r.memberNotFound(m.MemberID)
 	}
-	res := r.d.g.WithContext(ctx).Exec("UPDATE image_members SET status = ?, can_share = ?, updated_at = ?"+
+	n, err := r.d.writeOne(ctx, "UPDATE image_members SET status = ?, can_share = ?, updated_at = ?"+
 		" WHERE image_id = ? AND member = ? AND +deleted = 0",
 		string(m.Status), boolInt(m.CanShare), ts(now()), r.imageID, m.MemberID)
-	if res.Error != nil {
-		return opErr("save member", res.Error)
+	if err != nil {
+		return opErr("save member", err)
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return r.memberNotFound(m.MemberID)
 	}
 	return nil
@@ -203,12 +207,12 @@ func (r *MemberRepo) Remove(ctx context.Context, m domain.Member) error {
 		return r.memberNotFound(m.MemberID)
 	}
 	t := now()
-	res := r.d.g.WithContext(ctx).Exec("UPDATE image_members SET deleted = 1, deleted_at = ?, updated_at = ?"+
+	n, err := r.d.writeOne(ctx, "UPDATE image_members SET deleted = 1, deleted_at = ?, updated_at = ?"+
 		" WHERE image_id = ? AND member = ? AND +deleted = 0", ts(t), ts(t), r.imageID, m.MemberID)
-	if res.Error != nil {
-		return opErr("remove member", res.Error)
+	if err != nil {
+		return opErr("remove member", err)
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return domain.Errorf(domain.ErrNotFound, "The specified member %s could not be found", m.MemberID)
 	}
 	return nil

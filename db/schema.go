@@ -417,6 +417,15 @@ func (d *DB) stamped(g *gorm.DB) ([]string, error) {
 // older one (Ocata or later) it adds the columns and indexes Glance added
 // since, then stamps Head. It is idempotent.
 func (d *DB) Sync(ctx context.Context) error {
+	if err := d.sync(ctx); err != nil {
+		return err
+	}
+	// The schema's statements bypass DB.write, so the record cache
+	// distrusts them; an empty write transaction after them settles it.
+	return opErr("sync", d.write(ctx, func(runner) error { return nil }))
+}
+
+func (d *DB) sync(ctx context.Context) error {
 	g := d.g.WithContext(ctx)
 	revs, err := d.stamped(g)
 	if err != nil {

@@ -158,16 +158,49 @@ func placeholders(n int) string {
 }
 
 // write runs fn in a write transaction. On SQLite, writers of this process
-// queue on a mutex rather than in SQLite's busy handler, which polls.
-func (d *DB) write(ctx context.Context, fn func(r runner) error) error {
+// queue on a mutex rather than in SQLite's busy handler, which polls. The
+// record cache forgets the images of ids when the transaction has ended,
+// whether or not it committed.
+func (d *DB) write(ctx context.Context, fn func(r runner) error, ids ...string) error {
 	if d.dialect == dialectSQLite {
 		d.wmu.Lock()
 		defer d.wmu.Unlock()
 	}
-	tx, err := d.sql.BeginTx(ctx, nil)
+	if d.cache == nil {
+		tx, err := d.sql.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		return d.finish(tx, fn)
+	}
+	// The commit hook tells this transaction's commit from others by its
+	// driver connection.
+	conn, err := d.sql.Conn(ctx)
 	if err != nil {
 		return err
 	}
+	defer conn.Close()
+	ref := &connRef{}
+	if err := conn.Raw(func(dc any) error { ref.c = dc; return nil }); err != nil {
+		return err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	// The transaction holds SQLite's write lock from here on (it began
+	// IMMEDIATE): every commit the cache has distrusted so far is visible.
+	seen := d.cache.distrusted()
+	d.writer.Store(ref)
+	err = d.finish(tx, fn)
+	d.writer.Store((*connRef)(nil))
+	d.cache.settle(seen)
+	d.cache.forget(ids...)
+	return err
+}
+
+// finish runs fn in tx and commits it, or rolls it back when fn fails.
+func (d *DB) finish(tx *sql.Tx, fn func(r runner) error) error {
 	if err := fn(runner{c: d.stmts, tx: tx}); err != nil {
 		tx.Rollback()
 		return err
@@ -175,6 +208,25 @@ func (d *DB) write(ctx context.Context, fn func(r runner) error) error {
 	d.commits.Add(1)
 	return tx.Commit()
 }
+
+// writeOne runs one statement in a write transaction and returns the rows
+// it matched.
+func (d *DB) writeOne(ctx context.Context, q string, args ...any) (int64, error) {
+	var n int64
+	err := d.write(ctx, func(run runner) error {
+		res, err := run.exec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// connRef holds the driver connection of the transaction DB.write is
+// committing.
+type connRef struct{ c any }
 
 // read returns the runner for statements outside a transaction.
 func (d *DB) read() runner { return runner{c: d.stmts} }

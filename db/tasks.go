@@ -529,7 +529,7 @@ func (d *DB) SetPropertyAtomic(ctx context.Context, imageID, name, value string)
 			return taken
 		}
 		return err
-	})
+	}, imageID)
 	if isDuplicate(err) {
 		return taken
 	}
@@ -552,7 +552,7 @@ func (d *DB) DeletePropertyAtomic(ctx context.Context, imageID, name, value stri
 			return domain.Errorf(domain.ErrNotFound, "Image %s has no property %s=%s", imageID, name, value)
 		}
 		return nil
-	})
+	}, imageID)
 	return opErr("delete property", err)
 }
 

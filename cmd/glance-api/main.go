@@ -168,8 +168,13 @@ func serve(args []string, log *slog.Logger) error {
 }
 
 func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
+	records := cfg.Runtime.RecordCache
+	if records == 0 {
+		records = -1 // off
+	}
 	return db.Open(ctx, db.Config{
 		Connection:      cfg.Database.Connection,
+		RecordCache:     records,
 		MaxOpenConns:    cfg.Database.MaxPoolSize,
 		ConnMaxLifetime: time.Duration(cfg.Database.ConnectionRecycleTime) * time.Second,
 	})

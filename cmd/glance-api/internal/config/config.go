@@ -78,7 +78,7 @@ type Config struct {
 	// [image_conversion] and [inject_metadata_properties].
 	Imports  ImportsConfig
 	Recovery RecoveryConfig // [glance_go] recovery_*
-	Runtime  RuntimeConfig  // [glance_go] memory_limit
+	Runtime  RuntimeConfig  // [glance_go] memory_limit, record_cache
 	// Ops is [DEFAULT] graceful_shutdown_timeout and [glance_go] metrics,
 	// metrics_bind.
 	Ops         OpsConfig
@@ -219,7 +219,7 @@ func Default() *Config {
 // does not set.
 func glanceDefaults() *Config {
 	return &Config{
-		Runtime: RuntimeConfig{MemoryLimit: 128},
+		Runtime: RuntimeConfig{MemoryLimit: 128, RecordCache: 10000},
 		Ops:     OpsConfig{GracefulShutdownTimeout: 60, Metrics: true},
 		CORS:    defaultCORS(),
 		Healthcheck: HealthcheckConfig{Path: "/healthcheck", Backends: []string{"disable_by_file"},
@@ -366,6 +366,7 @@ func (c *Config) checkValues() error {
 		{"DEFAULT", "node_staging_uri", c.NodeStagingURI, checkStagingURI(c.NodeStagingURI)},
 		{"DEFAULT", "enabled_backends", formatDict(c.EnabledBackends), checkBackends(c.EnabledBackends)},
 		{"database", "max_pool_size", c.Database.MaxPoolSize, atLeast(int64(c.Database.MaxPoolSize), 0)},
+		{"glance_go", "record_cache", c.Runtime.RecordCache, atLeast(int64(c.Runtime.RecordCache), 0)},
 		{"glance_store", "stores", c.Store.Stores, checkChoices(c.Store.Stores, nil)},
 		{"glance_store", "default_store", c.Store.DefaultStore, checkStoreName(c.Store.DefaultStore)},
 		{"glance_store", "filesystem_store_file_perm", c.Store.FilesystemStoreFilePerm, checkFilePerm(c.Store.FilesystemStoreFilePerm)},

@@ -9,10 +9,17 @@ type RuntimeConfig struct {
 	// freed memory to the system sooner, which keeps the resident size
 	// flat under load; it never refuses an allocation. 0 means no limit.
 	MemoryLimit int
+	// RecordCache is record_cache: how many image records an SQLite
+	// database keeps decoded in memory, so that shows and listings of
+	// unchanged images skip SQLite (a few KiB each). Writes of this
+	// process forget the records they change; MySQL and MariaDB keep
+	// none, since the nodes of a cloud share them. 0 turns it off.
+	RecordCache int
 }
 
 func init() {
 	options = append(options,
 		option{"glance_go", "memory_limit", nil, func(c *Config) any { return &c.Runtime.MemoryLimit }},
+		option{"glance_go", "record_cache", nil, func(c *Config) any { return &c.Runtime.RecordCache }},
 	)
 }

@@ -631,8 +631,11 @@ func TestRBDGlanceInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Our db sync makes the schema Glance then uses.
-	p := startCeph(t, dir, singleRBDConf(c, port, "sqlite:///"+dbFile, dir), port)
+	// Our db sync makes the schema Glance then uses. Glance writes the
+	// SQLite file while our server runs, which a server on SQLite does not
+	// expect: ours keeps no records in memory.
+	conf := singleRBDConf(c, port, "sqlite:///"+dbFile, dir) + "\n[glance_go]\nrecord_cache = 0\n"
+	p := startCeph(t, dir, conf, port)
 	ours := &server{URL: p.url, Trusted: true}
 
 	ref := func(args ...string) error {

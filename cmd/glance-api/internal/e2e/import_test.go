@@ -377,7 +377,10 @@ func TestImportCopyImage(t *testing.T) {
 }
 
 func TestImportRefusals(t *testing.T) {
-	s := startImportServer(t, "import-refusals", "trusted-auth", false)
+	// The lock subtest writes the server's database from outside it, as
+	// nothing may while a server runs on an SQLite file: that server keeps
+	// no records in memory.
+	s := startImportServerWith(t, "import-refusals", "trusted-auth", false, "\n[glance_go]\nrecord_cache = 0\n")
 	queued := s.rawImage(t, tenantA, nil)["id"].(string)
 	bare := s.createImage(t, tenantA, map[string]any{"name": uniq("noformat")})["id"].(string)
 	cases := []struct {
