@@ -175,3 +175,20 @@ func (h *hookedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 
 // Driver returns the connector's driver.
 func (h *hookedConnector) Driver() driver.Driver { return h.Connector.Driver() }
+
+// RecordCacheStats are the record cache's counters.
+type RecordCacheStats struct {
+	Hits, Misses int64 // lookups that found a record, and that did not
+	Entries      int   // records kept now
+	Max          int   // records kept at most
+}
+
+// RecordCache returns the record cache's counters, and false when the
+// database keeps no records (MySQL, or record_cache = 0).
+func (d *DB) RecordCache() (RecordCacheStats, bool) {
+	c := d.cache
+	if c == nil {
+		return RecordCacheStats{}, false
+	}
+	return RecordCacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Entries: c.len(), Max: c.max}, true
+}

@@ -208,6 +208,12 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 				Undelivered: st.Undelivered, Queued: st.Queued, Connected: st.Connected}
 		})
 	}
+	if _, ok := d.RecordCache(); ok && m != nil {
+		m.RecordCache(func() metrics.RecordCacheStats {
+			st, _ := d.RecordCache()
+			return metrics.RecordCacheStats{Hits: st.Hits, Misses: st.Misses, Entries: st.Entries}
+		})
+	}
 	enf, err := loadPolicy(cfg, log)
 	if err != nil {
 		return nil, err

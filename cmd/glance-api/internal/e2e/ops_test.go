@@ -125,6 +125,19 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s moved by %v, want %v", name, got, want)
 		}
 	}
+	// On SQLite, the upload's save read the image back into the record
+	// cache, and the download and the two shows found it there.
+	_, cached := after["glance_go_record_cache_hits_total"]
+	if sqlite := os.Getenv("GLANCE_E2E_MYSQL_DSN") == ""; cached != sqlite {
+		t.Errorf("record cache counters present: %v, want %v (SQLite)", cached, sqlite)
+	} else if cached {
+		if got := delta("glance_go_record_cache_hits_total"); got < 3 {
+			t.Errorf("glance_go_record_cache_hits_total moved by %v, want at least 3", got)
+		}
+		if after["glance_go_record_cache_entries"] < 1 {
+			t.Errorf("glance_go_record_cache_entries = %v", after["glance_go_record_cache_entries"])
+		}
+	}
 	if got, ok := after["glance_uploads_in_flight"]; !ok || got != 0 {
 		t.Errorf("glance_uploads_in_flight = %v (present %v), want 0", got, ok)
 	}

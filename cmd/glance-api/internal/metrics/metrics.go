@@ -168,3 +168,41 @@ func (f notificationCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(noteQueued, prometheus.GaugeValue, float64(s.Queued))
 	ch <- prometheus.MustNewConstMetric(noteConnected, prometheus.GaugeValue, connected)
 }
+
+// RecordCacheStats is what the SQLite record cache counts, read at each
+// scrape.
+type RecordCacheStats struct {
+	Hits, Misses int64
+	Entries      int
+}
+
+// RecordCache exports the SQLite record cache's counters, calling stats at
+// each scrape: glance_go_record_cache_hits_total, _misses_total and the
+// gauge glance_go_record_cache_entries. It is called once at most.
+func (m *Metrics) RecordCache(stats func() RecordCacheStats) {
+	m.reg.MustRegister(recordCacheCollector(stats))
+}
+
+var (
+	cacheHits = prometheus.NewDesc("glance_go_record_cache_hits_total",
+		"Image records a show or a listing found in the SQLite record cache.", nil, nil)
+	cacheMisses = prometheus.NewDesc("glance_go_record_cache_misses_total",
+		"Image records a show or a listing looked for in the SQLite record cache and read from the database.", nil, nil)
+	cacheEntries = prometheus.NewDesc("glance_go_record_cache_entries",
+		"Image records the SQLite record cache holds.", nil, nil)
+)
+
+type recordCacheCollector func() RecordCacheStats
+
+func (f recordCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{cacheHits, cacheMisses, cacheEntries} {
+		ch <- d
+	}
+}
+
+func (f recordCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	s := f()
+	ch <- prometheus.MustNewConstMetric(cacheHits, prometheus.CounterValue, float64(s.Hits))
+	ch <- prometheus.MustNewConstMetric(cacheMisses, prometheus.CounterValue, float64(s.Misses))
+	ch <- prometheus.MustNewConstMetric(cacheEntries, prometheus.GaugeValue, float64(s.Entries))
+}
