@@ -47,6 +47,7 @@ func (s *server) importRoutes() []route {
 		{"/v2/schemas/task", []methodHandler{get(bodyless(s.schemaTask))}},
 		{"/v2/schemas/tasks", []methodHandler{get(bodyless(s.schemaTasks))}},
 		{"/v2/info/import", []methodHandler{get(bodyless(s.infoImport))}},
+		{"/v2/info/usage", []methodHandler{get(bodyless(s.infoUsage))}},
 	}
 	if s.opts.Imports == nil {
 		return routes
@@ -70,6 +71,15 @@ func (s *server) infoImport(c echo.Context) error {
 		b = appendString(b, m)
 	}
 	return writeJSON(c, http.StatusOK, append(b, "]}}"...))
+}
+
+// infoUsage is GET /v2/info/usage (InfoController.get_usage): the
+// caller's usage against Keystone's unified limits. Glance reports them
+// only with use_keystone_limits, which glance-go does not implement (its
+// quotas are the [DEFAULT] image_*_quota options), so the answer is
+// Glance's without it: no limit to report.
+func (s *server) infoUsage(c echo.Context) error {
+	return writeJSON(c, http.StatusOK, []byte(`{"usage": {}}`))
 }
 
 // stage is PUT /v2/images/{id}/stage (ImageDataController.stage).

@@ -110,6 +110,14 @@ func TestInfoImport(t *testing.T) {
 	}
 }
 
+func TestInfoUsage(t *testing.T) {
+	h, _ := importHarness(t)
+	w := h.do("GET", "/v2/info/usage", "", tenantA...)
+	if w.Code != http.StatusOK || w.Body.String() != `{"usage": {}}` || w.Header().Get("Content-Type") != "application/json" {
+		t.Errorf("GET /v2/info/usage: %d %s %q", w.Code, w.Body, w.Header().Get("Content-Type"))
+	}
+}
+
 func TestImportBody(t *testing.T) {
 	h, imp := importHarness(t)
 	id := h.create(tenantA, `{"name": "x"}`)

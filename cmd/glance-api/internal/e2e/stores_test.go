@@ -20,6 +20,21 @@ func TestStoresSingle(t *testing.T) {
 	}
 }
 
+// TestInfoUsage checks GET /v2/info/usage on a server without Keystone's
+// unified limits (use_keystone_limits unset, Glance's default): no usage
+// is reported, for any caller.
+func TestInfoUsage(t *testing.T) {
+	for _, c := range []*caller{tenantA, admin} {
+		r := suite.srv.do(t, c, http.MethodGet, "/v2/info/usage", nil).want(t, http.StatusOK)
+		if got := fmt.Sprint(r.object(t)); got != "map[usage:map[]]" {
+			t.Errorf("GET /v2/info/usage as %s: %s", c.Project, r.Body)
+		}
+	}
+	if suite.srv.Trusted {
+		suite.srv.do(t, nobody, http.MethodGet, "/v2/info/usage", nil).want(t, http.StatusUnauthorized)
+	}
+}
+
 // multiStoreServer is one of our servers with two file backends (fast and
 // cheap, the default) and an http one.
 type multiStoreServer struct {
