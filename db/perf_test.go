@@ -171,7 +171,9 @@ func BenchmarkSave(b *testing.B) {
 	}
 }
 
-func BenchmarkList25(b *testing.B) {
+// benchList lists limit of 2,000 seeded images, with and without the
+// record cache.
+func benchList(b *testing.B, limit int) {
 	_, dbs := benchDBs(b, benchSeed)
 	for _, name := range []string{"cached", "uncached"} {
 		b.Run(name, func(b *testing.B) {
@@ -179,7 +181,7 @@ func BenchmarkList25(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := repo.List(ctx, domain.ListQuery{Limit: 25}); err != nil {
+				if _, err := repo.List(ctx, domain.ListQuery{Limit: limit}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -187,21 +189,9 @@ func BenchmarkList25(b *testing.B) {
 	}
 }
 
-func BenchmarkList1000(b *testing.B) {
-	_, dbs := benchDBs(b, benchSeed)
-	for _, name := range []string{"cached", "uncached"} {
-		b.Run(name, func(b *testing.B) {
-			repo := dbs[name].Images(p2)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := repo.List(ctx, domain.ListQuery{Limit: 1000}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
+func BenchmarkList25(b *testing.B) { benchList(b, 25) }
+
+func BenchmarkList1000(b *testing.B) { benchList(b, 1000) }
 
 // TestSQLiteFileSettings checks the settings every connection to an SQLite
 // file gets, which the speed of the request path depends on.
