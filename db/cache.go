@@ -180,7 +180,6 @@ func (h *hookedConnector) Driver() driver.Driver { return h.Connector.Driver() }
 type RecordCacheStats struct {
 	Hits, Misses int64 // lookups that found a record, and that did not
 	Entries      int   // records kept now
-	Max          int   // records kept at most
 }
 
 // RecordCache returns the record cache's counters, and false when the
@@ -190,5 +189,5 @@ func (d *DB) RecordCache() (RecordCacheStats, bool) {
 	if c == nil {
 		return RecordCacheStats{}, false
 	}
-	return RecordCacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Entries: c.len(), Max: c.max}, true
+	return RecordCacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Entries: c.len()}, true
 }
