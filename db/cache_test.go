@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -80,6 +81,34 @@ func TestRecordCacheHitsAndForgets(t *testing.T) {
 	}
 	_, err = d.Images(p1).Get(ctx, id)
 	wantKind(t, err, domain.ErrNotFound)
+}
+
+// TestRecordCacheKeepsWhatWasWritten checks that a create and a save keep
+// the image's record, and that the kept record is the one a database
+// without a cache reads from the same file.
+func TestRecordCacheKeepsWhatWasWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "g.sqlite")
+	d := openCached(t, path, 0)
+	fresh := openCached(t, path, -1)
+	same := func(step, id string) {
+		t.Helper()
+		hits0, _, _ := db.CacheStats(d)
+		kept := get(t, d, admin, id)
+		if hits, _, _ := db.CacheStats(d); hits != hits0+1 {
+			t.Fatalf("%s: the first show was not a hit (%d hits, had %d)", step, hits, hits0)
+		}
+		if read := get(t, fresh, admin, id); !reflect.DeepEqual(kept, read) {
+			t.Fatalf("%s: kept %+v\nread %+v", step, kept, read)
+		}
+	}
+	id := add(t, d, "p1", domain.VisibilityShared, func(m *domain.Meta) {
+		m.Properties["k"] = "v"
+		m.Tags = []string{"b", "a", "b"}
+		m.Locations = []domain.Location{{URL: "file:///x", Metadata: map[string]any{"store": "fs"}, Status: "active"}}
+	})
+	same("create", id)
+	rename(t, d, id, "renamed")
+	same("save", id)
 }
 
 // TestRecordCacheSharedImages checks that membership, which the cached

@@ -212,7 +212,8 @@ func (r *ImageRepo) Add(ctx context.Context, img domain.Image) error {
 		created, updated = created.Truncate(time.Second), updated.Truncate(time.Second)
 	}
 	conflict := domain.Errorf(domain.ErrConflict, "Image ID %s already exists!", m.ID)
-	err := r.d.write(ctx, func(run runner) error {
+	keep := r.keeper()
+	err := r.d.writeKeeping(ctx, func(run runner) error {
 		var owner *string
 		if m.Owner != nil && *m.Owner != "" {
 			owner = m.Owner
@@ -243,32 +244,39 @@ func (r *ImageRepo) Add(ctx context.Context, img domain.Image) error {
 		if err := r.insertTags(ctx, run, m.ID, m.Tags, t); err != nil {
 			return err
 		}
-		if len(m.Locations) == 0 {
-			return nil
+		if len(m.Locations) > 0 {
+			if err := syncLocations(ctx, run, m.ID, m.Locations, t, nil); err != nil {
+				return err
+			}
 		}
-		return syncLocations(ctx, run, m.ID, m.Locations, t, nil)
-	}, m.ID)
+		r.readBack(ctx, run, keep, m.ID)
+		return nil
+	}, keep, m.ID)
 	if isDuplicate(err) {
 		return conflict
 	}
-	if err != nil {
-		return opErr("add image", err)
-	}
-	r.keep(ctx, m.ID)
-	return nil
+	return opErr("add image", err)
 }
 
-// keep reads image id back after a write and keeps its record in the
-// cache, so that the shows and listings after a create or an update find
-// it. A failure is left to the next reader.
-func (r *ImageRepo) keep(ctx context.Context, id string) {
-	c := r.d.cache
-	if c == nil {
+// keeper returns where a write transaction of r puts the records that
+// DB.writeKeeping is to keep, or nil when there is no record cache.
+func (r *ImageRepo) keeper() *[]domain.Meta {
+	if r.d.cache == nil {
+		return nil
+	}
+	return new([]domain.Meta)
+}
+
+// readBack reads image id at the end of a write transaction, after its
+// changes, into keep, so that the shows and listings after a create or an
+// update find it in the record cache. The pages it reads are the ones the
+// transaction has just written. A failure is left to the next reader.
+func (r *ImageRepo) readBack(ctx context.Context, run runner, keep *[]domain.Meta, id string) {
+	if keep == nil {
 		return
 	}
-	epoch := c.begin()
-	if m, err := r.get(ctx, r.d.read(), id); err == nil {
-		c.store(epoch, &m)
+	if m, err := r.get(ctx, run, id); err == nil {
+		*keep = append(*keep, m)
 	}
 }
 
@@ -345,7 +353,8 @@ func (r *ImageRepo) Save(ctx context.Context, img domain.Image, from domain.Stat
 	if !m.Status.Valid() {
 		return domain.Errorf(domain.ErrInvalid, "Invalid image status '%s' for image.", m.Status)
 	}
-	err := r.d.write(ctx, func(run runner) error {
+	keep := r.keeper()
+	err := r.d.writeKeeping(ctx, func(run runner) error {
 		cur, err := r.lockForMutation(ctx, run, m.ID, true)
 		if err != nil {
 			return err
@@ -384,13 +393,13 @@ func (r *ImageRepo) Save(ctx context.Context, img domain.Image, from domain.Stat
 		if err := syncTags(ctx, run, m.ID, m.Tags, t, cur.kids.tags); err != nil {
 			return err
 		}
-		return syncLocations(ctx, run, m.ID, m.Locations, t, cur.kids.locs)
-	}, m.ID)
-	if err != nil {
-		return opErr("save image", err)
-	}
-	r.keep(ctx, m.ID)
-	return nil
+		if err := syncLocations(ctx, run, m.ID, m.Locations, t, cur.kids.locs); err != nil {
+			return err
+		}
+		r.readBack(ctx, run, keep, m.ID)
+		return nil
+	}, keep, m.ID)
+	return opErr("save image", err)
 }
 
 func casConflict(current, next, from domain.Status) error {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/glance-go/glance-go/domain"
 )
 
 // maxCachedStmts bounds the prepared statements kept per database. The
@@ -162,6 +164,14 @@ func placeholders(n int) string {
 // record cache forgets the images of ids when the transaction has ended,
 // whether or not it committed.
 func (d *DB) write(ctx context.Context, fn func(r runner) error, ids ...string) error {
+	return d.writeKeeping(ctx, fn, nil, ids...)
+}
+
+// writeKeeping is write, and then, when the transaction committed, keeps
+// the records that fn put in *keep in the record cache. fn reads them in
+// its transaction, after its changes: they are what was committed, and no
+// other write of this process comes between the commit and the keeping.
+func (d *DB) writeKeeping(ctx context.Context, fn func(r runner) error, keep *[]domain.Meta, ids ...string) error {
 	if d.dialect == dialectSQLite {
 		d.wmu.Lock()
 		defer d.wmu.Unlock()
@@ -196,6 +206,14 @@ func (d *DB) write(ctx context.Context, fn func(r runner) error, ids ...string) 
 	d.writer.Store((*connRef)(nil))
 	d.cache.settle(seen)
 	d.cache.forget(ids...)
+	if err == nil && keep != nil {
+		// A commit of another process since settle leaves the cache
+		// suspect, and store refuses.
+		epoch := d.cache.begin()
+		for i := range *keep {
+			d.cache.store(epoch, &(*keep)[i])
+		}
+	}
 	return err
 }
 
