@@ -361,6 +361,36 @@ func (c *cancellingReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
+// chunkWriter hands its reader's data to the writer in chunks of its own
+// buffer, as the location layer's reader does, through io.WriterTo.
+type chunkWriter struct {
+	r     io.Reader
+	chunk int
+}
+
+func (c *chunkWriter) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (c *chunkWriter) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, c.chunk)
+	var total int64
+	for {
+		n, err := io.ReadFull(c.r, buf)
+		if n > 0 {
+			k, werr := w.Write(buf[:n])
+			total += int64(k)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 func failedPuts(t *testing.T, newDriver func(t *testing.T) stores.Driver) {
 	chunk := chunkOf(newDriver(t))
 	tests := []struct {
@@ -379,6 +409,18 @@ func failedPuts(t *testing.T, newDriver func(t *testing.T) stores.Driver) {
 		{"cancelled during the put", func(c context.CancelFunc) io.Reader {
 			return &cancellingReader{after: chunk + 100, total: 20 * chunk, cancel: c}
 		}, 0, false, context.Canceled},
+		{"cancelled during the put, chunks written by the reader", func(c context.CancelFunc) io.Reader {
+			return &chunkWriter{r: &cancellingReader{after: chunk + 100, total: 20 * chunk, cancel: c}, chunk: chunk}
+		}, 0, false, context.Canceled},
+		{"long stream for the size, chunks written by the reader", func(context.CancelFunc) io.Reader {
+			return &chunkWriter{r: bytes.NewReader(Pattern(3 * chunk)), chunk: chunk}
+		}, int64(2*chunk + 1), false, stores.ErrSizeMismatch},
+		{"short stream for the size, chunks written by the reader", func(context.CancelFunc) io.Reader {
+			return &chunkWriter{r: bytes.NewReader(Pattern(chunk)), chunk: chunk}
+		}, int64(chunk + 1), false, stores.ErrSizeMismatch},
+		{"reader error, chunks written by the reader", func(context.CancelFunc) io.Reader {
+			return &chunkWriter{r: &brokenReader{n: 2*chunk + 10}, chunk: chunk}
+		}, 0, false, errBroken},
 		{"cancelled before the put", func(context.CancelFunc) io.Reader { return bytes.NewReader(Pattern(100)) }, 100, true, context.Canceled},
 	}
 	for _, tc := range tests {
