@@ -212,7 +212,7 @@ func (r *ImageRepo) Add(ctx context.Context, img domain.Image) error {
 		created, updated = created.Truncate(time.Second), updated.Truncate(time.Second)
 	}
 	conflict := domain.Errorf(domain.ErrConflict, "Image ID %s already exists!", m.ID)
-	keep := r.keeper()
+	var kept domain.Meta
 	err := r.d.writeKeeping(ctx, func(run runner) error {
 		var owner *string
 		if m.Owner != nil && *m.Owner != "" {
@@ -249,34 +249,26 @@ func (r *ImageRepo) Add(ctx context.Context, img domain.Image) error {
 				return err
 			}
 		}
-		r.readBack(ctx, run, keep, m.ID)
+		r.readBack(ctx, run, &kept, m.ID)
 		return nil
-	}, keep, m.ID)
+	}, &kept, m.ID)
 	if isDuplicate(err) {
 		return conflict
 	}
 	return opErr("add image", err)
 }
 
-// keeper returns where a write transaction of r puts the records that
-// DB.writeKeeping is to keep, or nil when there is no record cache.
-func (r *ImageRepo) keeper() *[]domain.Meta {
-	if r.d.cache == nil {
-		return nil
-	}
-	return new([]domain.Meta)
-}
-
 // readBack reads image id at the end of a write transaction, after its
 // changes, into keep, so that the shows and listings after a create or an
 // update find it in the record cache. The pages it reads are the ones the
-// transaction has just written. A failure is left to the next reader.
-func (r *ImageRepo) readBack(ctx context.Context, run runner, keep *[]domain.Meta, id string) {
-	if keep == nil {
+// transaction has just written. A failure leaves keep empty, and the image
+// to the next reader.
+func (r *ImageRepo) readBack(ctx context.Context, run runner, keep *domain.Meta, id string) {
+	if r.d.cache == nil {
 		return
 	}
 	if m, err := r.get(ctx, run, id); err == nil {
-		*keep = append(*keep, m)
+		*keep = m
 	}
 }
 
@@ -353,7 +345,7 @@ func (r *ImageRepo) Save(ctx context.Context, img domain.Image, from domain.Stat
 	if !m.Status.Valid() {
 		return domain.Errorf(domain.ErrInvalid, "Invalid image status '%s' for image.", m.Status)
 	}
-	keep := r.keeper()
+	var kept domain.Meta
 	err := r.d.writeKeeping(ctx, func(run runner) error {
 		cur, err := r.lockForMutation(ctx, run, m.ID, true)
 		if err != nil {
@@ -396,9 +388,9 @@ func (r *ImageRepo) Save(ctx context.Context, img domain.Image, from domain.Stat
 		if err := syncLocations(ctx, run, m.ID, m.Locations, t, cur.kids.locs); err != nil {
 			return err
 		}
-		r.readBack(ctx, run, keep, m.ID)
+		r.readBack(ctx, run, &kept, m.ID)
 		return nil
-	}, keep, m.ID)
+	}, &kept, m.ID)
 	return opErr("save image", err)
 }
 

@@ -168,10 +168,10 @@ func (d *DB) write(ctx context.Context, fn func(r runner) error, ids ...string) 
 }
 
 // writeKeeping is write, and then, when the transaction committed, keeps
-// the records that fn put in *keep in the record cache. fn reads them in
-// its transaction, after its changes: they are what was committed, and no
-// other write of this process comes between the commit and the keeping.
-func (d *DB) writeKeeping(ctx context.Context, fn func(r runner) error, keep *[]domain.Meta, ids ...string) error {
+// *keep in the record cache if fn filled it in. fn reads it in its
+// transaction, after its changes: it is what was committed, and no other
+// write of this process comes between the commit and the keeping.
+func (d *DB) writeKeeping(ctx context.Context, fn func(r runner) error, keep *domain.Meta, ids ...string) error {
 	if d.dialect == dialectSQLite {
 		d.wmu.Lock()
 		defer d.wmu.Unlock()
@@ -206,13 +206,10 @@ func (d *DB) writeKeeping(ctx context.Context, fn func(r runner) error, keep *[]
 	d.writer.Store((*connRef)(nil))
 	d.cache.settle(seen)
 	d.cache.forget(ids...)
-	if err == nil && keep != nil {
+	if err == nil && keep != nil && keep.ID != "" {
 		// A commit of another process since settle leaves the cache
 		// suspect, and store refuses.
-		epoch := d.cache.begin()
-		for i := range *keep {
-			d.cache.store(epoch, &(*keep)[i])
-		}
+		d.cache.store(d.cache.begin(), keep)
 	}
 	return err
 }
