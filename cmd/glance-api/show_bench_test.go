@@ -74,13 +74,7 @@ func benchServer(b *testing.B, text string, n int) (http.Handler, []string) {
 	w := &benchWriter{h: http.Header{}}
 	ids := make([]string, 0, n)
 	for i := range n {
-		body := map[string]any{"name": fmt.Sprintf("seed-%d", i), "disk_format": "raw", "container_format": "bare",
-			"tags": []string{"glance-bench", fmt.Sprintf("tag-%d", i%7)}}
-		for k := range benchProps {
-			body[fmt.Sprintf("bench_p%02d", k)] = fmt.Sprintf("value-%d-%d", i, k)
-		}
-		js, _ := json.Marshal(body)
-		r := benchRequest(http.MethodPost, "/v2/images", js)
+		r := benchRequest(http.MethodPost, "/v2/images", benchImage("seed", i))
 		r.Header.Set("Content-Type", "application/json")
 		w.reset()
 		h.ServeHTTP(w, r)
@@ -91,6 +85,21 @@ func benchServer(b *testing.B, text string, n int) (http.Handler, []string) {
 		ids = append(ids, img.ID)
 	}
 	return h, ids
+}
+
+// benchImage is the create body of image i as glance-bench sends it: a
+// name, raw/bare, two tags and benchProps extra properties.
+func benchImage(prefix string, i int) []byte {
+	body := map[string]any{"name": fmt.Sprintf("%s-%d", prefix, i), "disk_format": "raw", "container_format": "bare",
+		"tags": []string{"glance-bench", fmt.Sprintf("tag-%d", i%7)}}
+	for k := range benchProps {
+		body[fmt.Sprintf("bench_p%02d", k)] = fmt.Sprintf("value-%d-%d", i, k)
+	}
+	js, err := json.Marshal(body)
+	if err != nil {
+		panic(err)
+	}
+	return js
 }
 
 // benchRequest is a request as glance-bench sends it, with role admin.
@@ -169,12 +178,7 @@ func BenchmarkCreate(b *testing.B) {
 			h, _ := benchServer(b, conf+bc.extra, benchSeed)
 			bodies := make([][]byte, b.N)
 			for i := range bodies {
-				body := map[string]any{"name": fmt.Sprintf("create-%d", i), "disk_format": "raw", "container_format": "bare",
-					"tags": []string{"glance-bench", fmt.Sprintf("tag-%d", i%7)}}
-				for k := range benchProps {
-					body[fmt.Sprintf("bench_p%02d", k)] = fmt.Sprintf("value-%d-%d", i, k)
-				}
-				bodies[i], _ = json.Marshal(body)
+				bodies[i] = benchImage("create", i)
 			}
 			w := &benchWriter{h: http.Header{}}
 			b.ReportAllocs()
