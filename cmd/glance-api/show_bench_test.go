@@ -48,6 +48,16 @@ func (w *benchWriter) reset() {
 	w.body.Reset()
 }
 
+// serve resets w and has h answer r into it. net/http gives every request
+// a context that ends with its connection, and drivers watch such
+// contexts: r gets one too.
+func (w *benchWriter) serve(h http.Handler, r *http.Request) {
+	w.reset()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h.ServeHTTP(w, r.WithContext(ctx))
+}
+
 // benchServer starts the real server of glance-api.conf text over a fresh
 // SQLite file, the way serve does, and seeds n images through its API as
 // caller project "bench" with role admin, as glance-bench does. It returns
@@ -150,13 +160,7 @@ func BenchmarkShow(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				w.reset()
-				// net/http gives every request a context that ends with
-				// its connection, and drivers watch such contexts.
-				ctx, cancel := context.WithCancel(context.Background())
-				r := reqs[i%len(reqs)].WithContext(ctx)
-				h.ServeHTTP(w, r)
-				cancel()
+				w.serve(h, reqs[i%len(reqs)])
 				if w.status != http.StatusOK || !strings.Contains(w.body.String(), `"bench_p09": "value-`) {
 					b.Fatalf("show: %d %s", w.status, w.body.String())
 				}
@@ -184,12 +188,9 @@ func BenchmarkCreate(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				w.reset()
-				ctx, cancel := context.WithCancel(context.Background())
-				r := benchRequest(http.MethodPost, "/v2/images", bodies[i]).WithContext(ctx)
+				r := benchRequest(http.MethodPost, "/v2/images", bodies[i])
 				r.Header.Set("Content-Type", "application/json")
-				h.ServeHTTP(w, r)
-				cancel()
+				w.serve(h, r)
 				if w.status != http.StatusCreated {
 					b.Fatalf("create: %d %s", w.status, w.body.String())
 				}
