@@ -485,61 +485,58 @@ func publish(tmp, final string) error {
 // thin provisioning. It fails once ctx is done, and with
 // stores.ErrSizeMismatch when size > 0 and r is shorter or longer.
 func (d *Driver) write(ctx context.Context, f *os.File, r io.Reader, size int64) (int64, error) {
+	w := &sizedWriter{ctx: ctx, f: f, size: size}
+	var err error
 	if wt, ok := r.(io.WriterTo); ok && !d.thin {
 		// No chunk is looked at: a reader that writes its own buffers
 		// (the location layer's) hands them to the file without a copy.
-		w := &sizedWriter{ctx: ctx, f: f, size: size}
-		_, err := wt.WriteTo(w)
-		if err == nil && size > 0 && w.n != size {
-			err = fmt.Errorf("%w: expected %d bytes, got %d bytes", stores.ErrSizeMismatch, size, w.n)
-		}
-		return w.n, err
+		_, err = wt.WriteTo(w)
+	} else {
+		err = d.copyChunks(w, r)
 	}
+	if err == nil && size > 0 && w.n != size {
+		err = fmt.Errorf("%w: expected %d bytes, got %d bytes", stores.ErrSizeMismatch, size, w.n)
+	}
+	return w.n, err
+}
+
+// copyChunks reads r a chunk at a time into w, seeking over chunks of
+// zeros with thin provisioning.
+func (d *Driver) copyChunks(w *sizedWriter, r io.Reader) error {
 	buf := make([]byte, d.chunk)
-	var n int64
 	hole := false // the file ends with a hole that Truncate must cover
 	for {
-		if err := ctx.Err(); err != nil {
-			return n, err
+		if err := w.ctx.Err(); err != nil {
+			return err
 		}
 		k, rerr := io.ReadFull(r, buf)
 		if k > 0 {
-			if size > 0 && n+int64(k) > size {
-				return n, fmt.Errorf("%w: expected %d bytes, got more", stores.ErrSizeMismatch, size)
-			}
-			if d.thin && bytes.Equal(buf[:k], d.zeros[:k]) {
-				if _, err := f.Seek(int64(k), io.SeekCurrent); err != nil {
-					return n, err
-				}
-				hole = true
+			var err error
+			hole = d.thin && bytes.Equal(buf[:k], d.zeros[:k])
+			if hole {
+				err = w.skip(k)
 			} else {
-				if _, err := f.Write(buf[:k]); err != nil {
-					return n, err
-				}
-				hole = false
+				_, err = w.Write(buf[:k])
 			}
-			n += int64(k)
+			if err != nil {
+				return err
+			}
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break
 		}
 		if rerr != nil {
-			return n, rerr
+			return rerr
 		}
 	}
 	if hole {
-		if err := f.Truncate(n); err != nil {
-			return n, err
-		}
+		return w.f.Truncate(w.n)
 	}
-	if size > 0 && n != size {
-		return n, fmt.Errorf("%w: expected %d bytes, got %d bytes", stores.ErrSizeMismatch, size, n)
-	}
-	return n, nil
+	return nil
 }
 
 // sizedWriter writes to f, refusing data past size (when size is set) and
-// writes once ctx is done.
+// writes once ctx is done. n counts the bytes written and skipped.
 type sizedWriter struct {
 	ctx  context.Context
 	f    *os.File
@@ -548,15 +545,35 @@ type sizedWriter struct {
 }
 
 func (w *sizedWriter) Write(p []byte) (int, error) {
-	if err := w.ctx.Err(); err != nil {
+	if err := w.fits(len(p)); err != nil {
 		return 0, err
-	}
-	if w.size > 0 && w.n+int64(len(p)) > w.size {
-		return 0, fmt.Errorf("%w: expected %d bytes, got more", stores.ErrSizeMismatch, w.size)
 	}
 	k, err := w.f.Write(p)
 	w.n += int64(k)
 	return k, err
+}
+
+// skip leaves a hole of k bytes in the file.
+func (w *sizedWriter) skip(k int) error {
+	if err := w.fits(k); err != nil {
+		return err
+	}
+	if _, err := w.f.Seek(int64(k), io.SeekCurrent); err != nil {
+		return err
+	}
+	w.n += int64(k)
+	return nil
+}
+
+// fits reports why k more bytes may not be written.
+func (w *sizedWriter) fits(k int) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if w.size > 0 && w.n+int64(k) > w.size {
+		return fmt.Errorf("%w: expected %d bytes, got more", stores.ErrSizeMismatch, w.size)
+	}
+	return nil
 }
 
 // metadata returns the location metadata of a file at path: a copy of the
