@@ -72,7 +72,7 @@ func TestRedact(t *testing.T) {
 func TestOpenMemoryAndFile(t *testing.T) {
 	ctx := context.Background()
 	for _, conn := range []string{":memory:", "sqlite:///" + filepath.Join(t.TempDir(), "g.db")} {
-		d, err := Open(ctx, Config{Connection: conn, MaxOpenConns: 4})
+		d, err := Open(ctx, Config{Connection: conn, MaxPoolSize: 4})
 		if err != nil {
 			t.Fatalf("%s: %v", conn, err)
 		}

@@ -10,12 +10,12 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,10 +34,25 @@ type Config struct {
 	// Connection is an oslo.db URL ("sqlite:////var/lib/glance/glance.sqlite",
 	// "mysql+pymysql://glance:pw@db/glance?charset=utf8"), ":memory:", or a
 	// go-sql-driver DSN ("glance:pw@tcp(db:3306)/glance").
-	Connection      string
-	MaxOpenConns    int           // 0: the driver's default for MySQL, 16 for an SQLite file, 1 for an in-memory SQLite
-	MaxIdleConns    int           // 0: the driver's default for MySQL, MaxOpenConns for SQLite
-	ConnMaxLifetime time.Duration // 0: connections are reused forever
+	Connection string
+	// MaxPoolSize is max_pool_size: on MySQL the connections kept open
+	// between calls (0: DefaultMaxPoolSize); on an SQLite file every
+	// connection (0: 16). An in-memory SQLite has one.
+	MaxPoolSize int
+	// MaxOverflow is max_overflow: the MySQL connections opened past
+	// MaxPoolSize while every one is in use, and closed again when idle.
+	// Negative: no bound.
+	MaxOverflow int
+	// PoolTimeout is pool_timeout: how long a call waits for a connection
+	// when MaxPoolSize+MaxOverflow are in use, before it fails with a
+	// PoolTimeoutError (0: DefaultPoolTimeout).
+	PoolTimeout time.Duration
+	// ConnMaxLifetime is connection_recycle_time (0: connections are reused
+	// forever).
+	ConnMaxLifetime time.Duration
+	// CallTimeout bounds every call of the package, waits included
+	// (0: DefaultCallTimeout; negative: no bound).
+	CallTimeout time.Duration
 	// RecordCache bounds the image records an SQLite database keeps
 	// decoded in memory (see recordCache): 0 means DefaultRecordCache, a
 	// negative number none. MySQL keeps none.
@@ -62,8 +77,12 @@ type DB struct {
 	sql     *sql.DB
 	stmts   *stmtCache
 	dialect dialect
-	// wmu queues this process's SQLite write transactions (see write).
-	wmu sync.Mutex
+	// wslot queues this process's SQLite write transactions (see
+	// takeWriteSlot).
+	wslot chan struct{}
+	// poolTimeout and callTimeout are Config's, defaults applied.
+	poolTimeout, callTimeout time.Duration
+	poolTimeouts             atomic.Int64
 	// commits counts write transactions, for the checkpointer.
 	commits        atomic.Int64
 	stopCheckpoint func()
@@ -101,7 +120,8 @@ func opErr(op string, err error) error {
 		return nil
 	}
 	var de *domain.Error
-	if errors.As(err, &de) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &de) || errors.Is(err, domain.ErrUnavailable) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	var oe *OpError
@@ -121,7 +141,8 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	var dl gorm.Dialector
-	d := &DB{dialect: dial}
+	d := &DB{dialect: dial, wslot: make(chan struct{}, 1),
+		poolTimeout: cmp.Or(cfg.PoolTimeout, DefaultPoolTimeout), callTimeout: cmp.Or(cfg.CallTimeout, DefaultCallTimeout)}
 	if dial == dialectSQLite {
 		if cfg.RecordCache >= 0 {
 			n := cfg.RecordCache
@@ -150,38 +171,31 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, opErr("open", err)
 	}
-	maxOpen, maxIdle := cfg.MaxOpenConns, cfg.MaxIdleConns
-	if dial == dialectSQLite {
-		if maxOpen <= 0 {
-			maxOpen = sqliteMaxConns
-		}
-		if maxIdle <= 0 {
-			maxIdle = maxOpen
-		}
-	}
 	switch {
 	case memory:
 		// Every connection to ":memory:" is a database of its own: keep one.
 		sqlDB.SetMaxOpenConns(1)
-	case maxOpen > 0:
-		sqlDB.SetMaxOpenConns(maxOpen)
-	}
-	if memory {
 		sqlDB.SetMaxIdleConns(1)
 		sqlDB.SetConnMaxLifetime(0)
-	} else {
-		if maxIdle > 0 {
-			sqlDB.SetMaxIdleConns(maxIdle)
+	case dial == dialectSQLite:
+		n := cmp.Or(cfg.MaxPoolSize, sqliteMaxConns)
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+	default:
+		idle := cmp.Or(cfg.MaxPoolSize, DefaultMaxPoolSize)
+		sqlDB.SetMaxIdleConns(idle)
+		if cfg.MaxOverflow >= 0 {
+			sqlDB.SetMaxOpenConns(idle + cfg.MaxOverflow)
 		}
-		if cfg.ConnMaxLifetime > 0 {
-			sqlDB.SetConnMaxLifetime(cfg.ConnMaxLifetime)
-		}
+	}
+	if !memory && cfg.ConnMaxLifetime > 0 {
+		sqlDB.SetConnMaxLifetime(cfg.ConnMaxLifetime)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		sqlDB.Close()
 		return nil, opErr("open", err)
 	}
-	d.g, d.sql, d.stmts = g, sqlDB, newStmtCache(sqlDB)
+	d.g, d.sql, d.stmts = g, sqlDB, newStmtCache(sqlDB, dial == dialectSQLite, d.poolTimeout)
 	if dial == dialectSQLite && !memory {
 		d.startCheckpointer()
 	}
@@ -352,6 +366,10 @@ func finishMySQL(cfg *mysql.Config) *mysql.Config {
 	delete(cfg.Params, "charset")
 	cfg.Params["time_zone"] = "'+00:00'"
 	cfg.Params["sql_mode"] = "'TRADITIONAL'"
+	// Arguments are interpolated into the statement's text by the driver:
+	// one round trip a statement, and no prepared statement left on the
+	// server (see stmtCache).
+	cfg.InterpolateParams = true
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
 	}

@@ -782,10 +782,13 @@ func (r *ImageRepo) Remove(ctx context.Context, img domain.Image) error {
 // that are not killed, deleted or pending_delete.
 func (d *DB) Usage(ctx context.Context, owner string) (int64, error) {
 	var total sql.NullInt64
-	_, err := d.read().queryRow(ctx, "SELECT SUM(images.size * (SELECT COUNT(*) FROM image_locations l"+
-		" WHERE l.image_id = images.id AND +l.deleted = 0 AND l.status <> 'deleted'))"+
-		" FROM images WHERE images.owner = ? AND +images.deleted = 0 AND images.size > 0"+
-		" AND images.status NOT IN ('killed', 'deleted', 'pending_delete')", []any{owner}, &total)
+	err := d.read(ctx, func(ctx context.Context, run runner) error {
+		_, err := run.queryRow(ctx, "SELECT SUM(images.size * (SELECT COUNT(*) FROM image_locations l"+
+			" WHERE l.image_id = images.id AND +l.deleted = 0 AND l.status <> 'deleted'))"+
+			" FROM images WHERE images.owner = ? AND +images.deleted = 0 AND images.size > 0"+
+			" AND images.status NOT IN ('killed', 'deleted', 'pending_delete')", []any{owner}, &total)
+		return err
+	})
 	if err != nil {
 		return 0, opErr("usage", err)
 	}

@@ -128,7 +128,6 @@ func (w *where) addFilter(f domain.Filter) error {
 
 // List implements domain.Repo (glance/db/sqlalchemy/api.image_get_all).
 func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, error) {
-	run := r.d.read()
 	if q.Limit == 0 {
 		return domain.Page{Images: []domain.Image{}}, nil
 	}
@@ -159,31 +158,11 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 	if err != nil {
 		return domain.Page{}, err
 	}
-	if q.Marker != "" {
-		if err := r.addMarker(ctx, run, &w, q.Marker, keys, dirs); err != nil {
-			return domain.Page{}, err
-		}
-	}
 	var metas []domain.Meta
-	if r.d.dialect == dialectSQLite {
-		metas, err = r.listSQLite(ctx, run, &w, keys, dirs, q.Limit)
-	} else {
-		order := make([]string, len(keys))
-		for i, k := range keys {
-			order[i] = sortColumns[k] + " " + strings.ToUpper(dirs[i])
-		}
-		sqlText := "SELECT " + imageColumns + " FROM images WHERE " + w.sql() + " ORDER BY " + strings.Join(order, ", ")
-		args := w.args
-		if q.Limit > 0 {
-			// A parameter, not a literal: every limit shares one prepared statement.
-			sqlText += " LIMIT ?"
-			args = append(args, q.Limit)
-		}
-		metas, err = r.queryImages(ctx, run, sqlText, args)
-		if err == nil {
-			err = r.loadChildren(ctx, run, metas)
-		}
-	}
+	err = r.d.read(ctx, func(ctx context.Context, run runner) (err error) {
+		metas, err = r.list(ctx, run, q, &w, keys, dirs)
+		return err
+	})
 	if err != nil {
 		return domain.Page{}, err
 	}
@@ -192,6 +171,34 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 		page.Images[i] = domain.NewImage(m)
 	}
 	return page, nil
+}
+
+// list runs the listing List built w, keys and dirs for.
+func (r *ImageRepo) list(ctx context.Context, run runner, q domain.ListQuery, w *where, keys, dirs []string) ([]domain.Meta, error) {
+	if q.Marker != "" {
+		if err := r.addMarker(ctx, run, w, q.Marker, keys, dirs); err != nil {
+			return nil, err
+		}
+	}
+	if r.d.dialect == dialectSQLite {
+		return r.listSQLite(ctx, run, w, keys, dirs, q.Limit)
+	}
+	order := make([]string, len(keys))
+	for i, k := range keys {
+		order[i] = sortColumns[k] + " " + strings.ToUpper(dirs[i])
+	}
+	sqlText := "SELECT " + imageColumns + " FROM images WHERE " + w.sql() + " ORDER BY " + strings.Join(order, ", ")
+	args := w.args
+	if q.Limit > 0 {
+		// A parameter, not a literal: every limit shares one statement text.
+		sqlText += " LIMIT ?"
+		args = append(args, q.Limit)
+	}
+	metas, err := r.queryImages(ctx, run, sqlText, args)
+	if err == nil {
+		err = r.loadChildren(ctx, run, metas)
+	}
+	return metas, err
 }
 
 // listSQLite runs a listing on SQLite in one statement. The page is chosen

@@ -25,18 +25,27 @@ func (r *ImageRepo) Get(ctx context.Context, id string) (domain.Image, error) {
 			return domain.NewImage(m), nil
 		}
 		epoch := c.begin()
-		m, err := r.get(ctx, r.d.read(), id)
+		m, err := r.read(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		c.store(epoch, &m)
 		return domain.NewImage(m), nil
 	}
-	m, err := r.get(ctx, r.d.read(), id)
+	m, err := r.read(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	return domain.NewImage(m), nil
+}
+
+// read loads the image id as the caller sees it from the database.
+func (r *ImageRepo) read(ctx context.Context, id string) (m domain.Meta, err error) {
+	err = r.d.read(ctx, func(ctx context.Context, run runner) error {
+		m, err = r.get(ctx, run, id)
+		return err
+	})
+	return m, err
 }
 
 // sees reports whether the caller may see the live image m without asking

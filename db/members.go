@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"gorm.io/gorm"
 
 	"github.com/glance-go/glance-go/domain"
 )
@@ -32,7 +31,7 @@ const memberColumns = "image_members.image_id, image_members.member, image_membe
 // find returns the live members of the image the caller may see: all of
 // them for an admin or the image owner, only its own row for a member
 // (glance/db/sqlalchemy/api._image_member_find).
-func (r *MemberRepo) find(g *gorm.DB, member string) ([]domain.Member, error) {
+func (r *MemberRepo) find(ctx context.Context, run runner, member string) ([]domain.Member, error) {
 	q := "SELECT " + memberColumns + " FROM image_members"
 	var w where
 	if !r.c.IsAdmin {
@@ -49,7 +48,7 @@ func (r *MemberRepo) find(g *gorm.DB, member string) ([]domain.Member, error) {
 	if member != "" {
 		w.add("image_members.member = ?", member)
 	}
-	rows, err := g.Raw(q+" WHERE "+w.sql()+" ORDER BY image_members.id", w.args...).Rows()
+	rows, err := run.query(ctx, q+" WHERE "+w.sql()+" ORDER BY image_members.id", w.args...)
 	if err != nil {
 		return nil, opErr("find members", err)
 	}
@@ -80,7 +79,16 @@ func (r *MemberRepo) List(ctx context.Context) ([]domain.Member, error) {
 	if len(r.imageID) > idMaxLen {
 		return []domain.Member{}, nil
 	}
-	return r.find(r.d.g.WithContext(ctx), "")
+	return r.read(ctx, "")
+}
+
+// read runs find outside a transaction (see DB.read).
+func (r *MemberRepo) read(ctx context.Context, member string) (ms []domain.Member, err error) {
+	err = r.d.read(ctx, func(ctx context.Context, run runner) error {
+		ms, err = r.find(ctx, run, member)
+		return err
+	})
+	return ms, err
 }
 
 func (r *MemberRepo) memberNotFound(member string) error {
@@ -92,7 +100,7 @@ func (r *MemberRepo) Get(ctx context.Context, member string) (domain.Member, err
 	if member == "" || len(r.imageID) > idMaxLen {
 		return domain.Member{}, r.memberNotFound(member)
 	}
-	ms, err := r.find(r.d.g.WithContext(ctx), member)
+	ms, err := r.read(ctx, member)
 	if err != nil {
 		return domain.Member{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/glance-go/glance-go/domain"
 )
@@ -15,101 +16,172 @@ import (
 // unusual filter combinations beyond the bound run unprepared.
 const maxCachedStmts = 256
 
-// stmtCache keeps one prepared statement per SQL text, so that a hot query
-// is parsed and planned once per connection instead of once per request.
-// database/sql prepares a cached statement again on each connection that
-// runs it, and a transaction borrows the statement of its own connection.
+// stmtCache keeps one prepared statement per SQL text on an SQLite
+// database, so that a hot query is parsed and planned once per connection
+// instead of once per request. database/sql prepares a cached statement
+// again on each connection that runs it, and a transaction borrows the
+// statement of its own connection.
+//
+// The cache never makes a statement wait: a text seen for the first time
+// runs unprepared, and the cache prepares it in the background, on a
+// connection of its own, for the next callers. Preparing it in the caller
+// would wait for a free connection of the pool while the caller may hold
+// one itself, in a transaction: with every connection held that way, no
+// caller could go on.
+//
+// MySQL statements are never prepared: the driver interpolates the
+// arguments into the text (interpolateParams), so that every statement is
+// one round trip and the server keeps no statement per connection
+// (max_prepared_stmt_count is shared by every node of a cloud).
 type stmtCache struct {
-	db *sql.DB
-	mu sync.RWMutex
-	m  map[string]*sql.Stmt
+	db      *sql.DB
+	prepare bool          // false: every statement runs unprepared
+	timeout time.Duration // bound of a background preparation's wait for a connection
+
+	mu      sync.RWMutex
+	m       map[string]*sql.Stmt
+	pending map[string]bool // texts being prepared in the background
+	closed  bool
+	stop    context.CancelFunc // cancels the preparations still waiting
+	ctx     context.Context
+	wg      sync.WaitGroup
+
 	// statements counts every statement run through the cache, for tests
 	// that bound the round trips of an operation.
 	statements atomic.Int64
 }
 
-func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, m: map[string]*sql.Stmt{}}
+func newStmtCache(db *sql.DB, prepare bool, timeout time.Duration) *stmtCache {
+	ctx, stop := context.WithCancel(context.Background())
+	return &stmtCache{db: db, prepare: prepare, timeout: timeout, ctx: ctx, stop: stop,
+		m: map[string]*sql.Stmt{}, pending: map[string]bool{}}
 }
 
-// get returns the prepared statement for q, preparing it on first use. It
-// returns nil, nil when the cache is full: the caller runs q unprepared.
-func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
+// get returns the prepared statement for q, or nil when q is to run
+// unprepared this time: on its first use, when the cache is full, and
+// always on MySQL. It holds the cache's lock only to read and write its
+// maps.
+func (c *stmtCache) get(q string) *sql.Stmt {
+	if !c.prepare {
+		return nil
+	}
 	c.mu.RLock()
 	st := c.m[q]
 	c.mu.RUnlock()
 	if st != nil {
-		return st, nil
+		return st
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st := c.m[q]; st != nil {
-		return st, nil
+		return st
 	}
-	if len(c.m) >= maxCachedStmts {
-		return nil, nil
+	if !c.closed && !c.pending[q] && len(c.m)+len(c.pending) < maxCachedStmts {
+		c.pending[q] = true
+		c.wg.Add(1)
+		go c.prepareLater(q)
 	}
-	st, err := c.db.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	c.m[q] = st
-	return st, nil
+	return nil
 }
 
-// close closes every cached statement.
+// prepareLater prepares q on a connection of the pool, waiting for one at
+// most c.timeout, and keeps it unless the cache has been closed meanwhile.
+// A text that fails to prepare is tried again at its next use.
+func (c *stmtCache) prepareLater(q string) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
+	st, err := c.db.PrepareContext(ctx, q)
+	cancel()
+	c.mu.Lock()
+	delete(c.pending, q)
+	if err == nil && !c.closed {
+		c.m[q], st = st, nil
+	}
+	c.mu.Unlock()
+	if st != nil {
+		st.Close()
+	}
+}
+
+// settled waits for the background preparations under way, for tests.
+func (c *stmtCache) settled() { c.wg.Wait() }
+
+// close stops the preparations under way and closes every cached
+// statement, outside the cache's lock.
 func (c *stmtCache) close() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for q, st := range c.m {
+	c.closed = true
+	c.mu.Unlock()
+	c.stop()
+	c.wg.Wait()
+	c.mu.Lock()
+	m := c.m
+	c.m = map[string]*sql.Stmt{}
+	c.mu.Unlock()
+	for _, st := range m {
 		st.Close()
-		delete(c.m, q)
 	}
 }
 
-// runner runs statements on the database, or inside tx when it is set,
-// through the statement cache.
+// runner runs statements on the database, on a connection of its own
+// (conn) or inside a transaction (tx), through the statement cache.
 type runner struct {
-	c  *stmtCache
-	tx *sql.Tx
+	c    *stmtCache
+	tx   *sql.Tx
+	conn *sql.Conn
+	// ctx, when set, is the call's context with the database's deadline
+	// (see DB.bound): the statements run within it, whatever context the
+	// caller hands them.
+	ctx context.Context
+}
+
+// within returns the context a statement runs in.
+func (r runner) within(ctx context.Context) context.Context {
+	if r.ctx != nil {
+		return r.ctx
+	}
+	return ctx
 }
 
 // stmt returns q's prepared statement bound to the runner's transaction,
 // or nil when q is to run unprepared.
-func (r runner) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+func (r runner) stmt(ctx context.Context, q string) *sql.Stmt {
 	r.c.statements.Add(1)
-	st, err := r.c.get(ctx, q)
-	if err != nil || st == nil {
-		return nil, err
+	st := r.c.get(q)
+	switch {
+	case st == nil:
+		return nil
+	case r.tx != nil:
+		return r.tx.StmtContext(ctx, st)
+	case r.conn != nil:
+		// A cached statement belongs to the pool, not to one connection.
+		return nil
 	}
-	if r.tx != nil {
-		st = r.tx.StmtContext(ctx, st)
-	}
-	return st, nil
+	return st
 }
 
 func (r runner) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	st, err := r.stmt(ctx, q)
-	switch {
-	case err != nil:
-		return nil, err
+	ctx = r.within(ctx)
+	switch st := r.stmt(ctx, q); {
 	case st != nil:
 		return st.QueryContext(ctx, args...)
 	case r.tx != nil:
 		return r.tx.QueryContext(ctx, q, args...)
+	case r.conn != nil:
+		return r.conn.QueryContext(ctx, q, args...)
 	}
 	return r.c.db.QueryContext(ctx, q, args...)
 }
 
 func (r runner) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	st, err := r.stmt(ctx, q)
-	switch {
-	case err != nil:
-		return nil, err
+	ctx = r.within(ctx)
+	switch st := r.stmt(ctx, q); {
 	case st != nil:
 		return st.ExecContext(ctx, args...)
 	case r.tx != nil:
 		return r.tx.ExecContext(ctx, q, args...)
+	case r.conn != nil:
+		return r.conn.ExecContext(ctx, q, args...)
 	}
 	return r.c.db.ExecContext(ctx, q, args...)
 }
@@ -159,10 +231,47 @@ func placeholders(n int) string {
 	return "(" + strings.Repeat("?, ", n-1) + "?)"
 }
 
+// read runs fn outside a transaction, within the database's call
+// deadline (see bound). On MySQL fn's statements share one connection,
+// taken from the pool within pool_timeout; on SQLite each takes one
+// from the pool, waiting within the deadline. fn must be done with every
+// row set it opened when it returns.
+func (d *DB) read(ctx context.Context, fn func(ctx context.Context, r runner) error) error {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	if d.dialect == dialectSQLite {
+		return d.timedOut(ctx, fn(ctx, runner{c: d.stmts, ctx: ctx}))
+	}
+	conn, err := d.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return d.timedOut(ctx, fn(ctx, runner{c: d.stmts, conn: conn, ctx: ctx}))
+}
+
+// readRows runs q outside a transaction (see read) and calls each for
+// every row it returns, until each fails.
+func (d *DB) readRows(ctx context.Context, q string, args []any, each func(rows *sql.Rows) error) error {
+	return d.read(ctx, func(ctx context.Context, run runner) error {
+		rows, err := run.query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := each(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
 // write runs fn in a write transaction. On SQLite, writers of this process
-// queue on a mutex rather than in SQLite's busy handler, which polls. The
-// record cache forgets the images of ids when the transaction has ended,
-// whether or not it committed.
+// queue for the write slot rather than in SQLite's busy handler, which
+// polls. The record cache forgets the images of ids when the transaction
+// has ended, whether or not it committed.
 func (d *DB) write(ctx context.Context, fn func(r runner) error, ids ...string) error {
 	return d.writeKeeping(ctx, fn, nil, ids...)
 }
@@ -171,38 +280,48 @@ func (d *DB) write(ctx context.Context, fn func(r runner) error, ids ...string) 
 // *keep in the record cache if fn filled it in. fn reads it in its
 // transaction, after its changes: it is what was committed, and no other
 // write of this process comes between the commit and the keeping.
+//
+// The transaction's connection is taken from the pool first, within
+// pool_timeout, and the SQLite write slot after it: whoever holds the slot
+// already has its connection and waits for nothing but SQLite's answers.
+// fn runs within the database's call deadline, and so does the wait for
+// the slot.
 func (d *DB) writeKeeping(ctx context.Context, fn func(r runner) error, keep *domain.Meta, ids ...string) error {
-	if d.dialect == dialectSQLite {
-		d.wmu.Lock()
-		defer d.wmu.Unlock()
-	}
-	if d.cache == nil {
-		tx, err := d.sql.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		return d.finish(tx, fn)
-	}
-	// The commit hook tells this transaction's commit from others by its
-	// driver connection.
-	conn, err := d.sql.Conn(ctx)
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
+	conn, err := d.conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	if d.dialect == dialectSQLite {
+		if err := d.takeWriteSlot(ctx); err != nil {
+			return err
+		}
+		defer d.releaseWriteSlot()
+	}
+	if d.cache == nil {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return d.timedOut(ctx, err)
+		}
+		return d.timedOut(ctx, d.finish(ctx, tx, fn))
+	}
+	// The commit hook tells this transaction's commit from others by its
+	// driver connection.
 	ref := &connRef{}
 	if err := conn.Raw(func(dc any) error { ref.c = dc; return nil }); err != nil {
 		return err
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return d.timedOut(ctx, err)
 	}
 	// The transaction holds SQLite's write lock from here on (it began
 	// IMMEDIATE): every commit the cache has distrusted so far is visible.
 	seen := d.cache.distrusted()
 	d.writer.Store(ref)
-	err = d.finish(tx, fn)
+	err = d.finish(ctx, tx, fn)
 	d.writer.Store((*connRef)(nil))
 	d.cache.settle(seen)
 	d.cache.forget(ids...)
@@ -211,12 +330,13 @@ func (d *DB) writeKeeping(ctx context.Context, fn func(r runner) error, keep *do
 		// suspect, and store refuses.
 		d.cache.store(d.cache.begin(), keep)
 	}
-	return err
+	return d.timedOut(ctx, err)
 }
 
-// finish runs fn in tx and commits it, or rolls it back when fn fails.
-func (d *DB) finish(tx *sql.Tx, fn func(r runner) error) error {
-	if err := fn(runner{c: d.stmts, tx: tx}); err != nil {
+// finish runs fn in tx, its statements within ctx, and commits it, or
+// rolls it back when fn fails.
+func (d *DB) finish(ctx context.Context, tx *sql.Tx, fn func(r runner) error) error {
+	if err := fn(runner{c: d.stmts, tx: tx, ctx: ctx}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -242,6 +362,3 @@ func (d *DB) writeOne(ctx context.Context, q string, args ...any) (int64, error)
 // connRef holds the driver connection of the transaction DB.write is
 // committing.
 type connRef struct{ c any }
-
-// read returns the runner for statements outside a transaction.
-func (d *DB) read() runner { return runner{c: d.stmts} }

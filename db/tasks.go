@@ -150,21 +150,20 @@ func (r *TaskRepo) Get(ctx context.Context, id string) (domain.Task, error) {
 	if id == "" || len(id) > idMaxLen {
 		return domain.Task{}, taskNotFound(id)
 	}
-	rows, err := r.d.read().query(ctx, "SELECT "+taskColumns+taskInfoColumns+" FROM tasks"+
-		" LEFT JOIN task_info ON task_info.task_id = tasks.id WHERE tasks.id = ? AND +tasks.deleted = 0", id)
+	var t domain.Task
+	found := false
+	err := r.d.readRows(ctx, "SELECT "+taskColumns+taskInfoColumns+" FROM tasks"+
+		" LEFT JOIN task_info ON task_info.task_id = tasks.id WHERE tasks.id = ? AND +tasks.deleted = 0", []any{id},
+		func(rows *sql.Rows) (err error) {
+			t, err = scanTask(rows, true)
+			found = true
+			return err
+		})
 	if err != nil {
 		return domain.Task{}, opErr("get task", err)
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return domain.Task{}, opErr("get task", err)
-		}
+	if !found {
 		return domain.Task{}, taskNotFound(id)
-	}
-	t, err := scanTask(rows, true)
-	if err != nil {
-		return domain.Task{}, opErr("get task", err)
 	}
 	if !r.mayView(t.Owner) {
 		return domain.Task{}, domain.Errorf(domain.ErrForbidden, "Forbidding request, task %s is not visible", id)
@@ -229,21 +228,17 @@ func (r *TaskRepo) List(ctx context.Context, q domain.TaskQuery) ([]domain.Task,
 	if limit <= 0 {
 		limit = 25
 	}
-	rows, err := r.d.read().query(ctx, "SELECT "+taskColumns+" FROM tasks WHERE "+w.sql()+
-		" ORDER BY "+strings.Join(order, ", ")+" LIMIT ?", append(w.args, limit)...)
+	out := []domain.Task{}
+	err := r.d.readRows(ctx, "SELECT "+taskColumns+" FROM tasks WHERE "+w.sql()+
+		" ORDER BY "+strings.Join(order, ", ")+" LIMIT ?", append(w.args, limit), func(rows *sql.Rows) error {
+		t, err := scanTask(rows, false)
+		out = append(out, t)
+		return err
+	})
 	if err != nil {
 		return nil, opErr("list tasks", err)
 	}
-	defer rows.Close()
-	out := []domain.Task{}
-	for rows.Next() {
-		t, err := scanTask(rows, false)
-		if err != nil {
-			return nil, opErr("list tasks", err)
-		}
-		out = append(out, t)
-	}
-	return out, opErr("list tasks", rows.Err())
+	return out, nil
 }
 
 // addMarker adds the keyset condition that starts the page after the
@@ -257,17 +252,6 @@ func (r *TaskRepo) addMarker(ctx context.Context, w *where, marker string, keys 
 	mw.add("tasks.id = ?", marker)
 	mw.add("+tasks.deleted = 0")
 	r.visible(&mw)
-	rows, err := r.d.read().query(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM tasks WHERE "+mw.sql(), mw.args...)
-	if err != nil {
-		return opErr("list tasks", err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return opErr("list tasks", err)
-		}
-		return taskNotFound(marker)
-	}
 	vals := make([]any, len(keys))
 	ptrs := make([]any, len(keys))
 	for i, k := range keys {
@@ -278,8 +262,20 @@ func (r *TaskRepo) addMarker(ctx context.Context, w *where, marker string, keys 
 			ptrs[i] = &vals[i]
 		}
 	}
-	if err := rows.Scan(ptrs...); err != nil {
+	found := false
+	err := r.d.readRows(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM tasks WHERE "+mw.sql(), mw.args,
+		func(rows *sql.Rows) error {
+			if found {
+				return nil
+			}
+			found = true
+			return rows.Scan(ptrs...)
+		})
+	if err != nil {
 		return opErr("list tasks", err)
+	}
+	if !found {
+		return taskNotFound(marker)
 	}
 	for i, p := range ptrs {
 		if t, ok := p.(*dbTime); ok {
@@ -321,22 +317,18 @@ func (r *TaskRepo) ListByImage(ctx context.Context, imageID string) ([]domain.Ta
 	w.add("+tasks.deleted = 0")
 	w.add("(tasks.expires_at IS NULL OR tasks.expires_at >= ?)", ts(now()))
 	r.visible(&w)
-	rows, err := r.d.read().query(ctx, "SELECT "+taskColumns+taskInfoColumns+" FROM tasks"+
+	out := []domain.Task{}
+	err := r.d.readRows(ctx, "SELECT "+taskColumns+taskInfoColumns+" FROM tasks"+
 		" LEFT JOIN task_info ON task_info.task_id = tasks.id WHERE "+w.sql()+
-		" ORDER BY tasks.created_at, tasks.id", w.args...)
+		" ORDER BY tasks.created_at, tasks.id", w.args, func(rows *sql.Rows) error {
+		t, err := scanTask(rows, true)
+		out = append(out, t)
+		return err
+	})
 	if err != nil {
 		return nil, opErr("list image tasks", err)
 	}
-	defer rows.Close()
-	out := []domain.Task{}
-	for rows.Next() {
-		t, err := scanTask(rows, true)
-		if err != nil {
-			return nil, opErr("list image tasks", err)
-		}
-		out = append(out, t)
-	}
-	return out, opErr("list image tasks", rows.Err())
+	return out, nil
 }
 
 // checkTask refuses what the tasks table cannot hold.

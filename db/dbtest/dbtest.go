@@ -27,19 +27,56 @@ const EnvMySQL = "GLANCE_TEST_MYSQL_DSN"
 // on a new database created with db.Sync.
 func ForEachDialect(t *testing.T, fn func(t *testing.T, d *db.DB)) {
 	t.Helper()
+	ForEachDialectWith(t, db.Config{}, fn)
+}
+
+// ForEachDialectWith is ForEachDialect with the settings of cfg; its
+// Connection is set for each dialect.
+func ForEachDialectWith(t *testing.T, cfg db.Config, fn func(t *testing.T, d *db.DB)) {
+	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
-		fn(t, OpenSQLite(t))
+		fn(t, OpenSQLiteWith(t, cfg))
 	})
 	t.Run("mysql", func(t *testing.T) {
-		fn(t, OpenMySQL(t))
+		fn(t, OpenMySQLWith(t, cfg))
 	})
+}
+
+// ForEachDialectTwice runs fn as a subtest once per available dialect,
+// each time with two handles on one new database: a with the settings of
+// cfgA, b with those of cfgB (their Connection is set here). The
+// database is synced through a.
+func ForEachDialectTwice(t *testing.T, cfgA, cfgB db.Config, fn func(t *testing.T, a, b *db.DB)) {
+	t.Helper()
+	for _, dialect := range []string{"sqlite", "mysql"} {
+		t.Run(dialect, func(t *testing.T) {
+			conn := "sqlite:///" + filepath.Join(t.TempDir(), "glance.sqlite")
+			if dialect == "mysql" {
+				conn = MySQLDSN(t)
+			}
+			cfgA.Connection, cfgB.Connection = conn, conn
+			a := openSynced(t, cfgA)
+			b, err := db.Open(context.Background(), cfgB)
+			if err != nil {
+				t.Fatalf("open %s: %v", conn, err)
+			}
+			t.Cleanup(func() { b.Close() })
+			fn(t, a, b)
+		})
+	}
 }
 
 // OpenSQLite returns a synced SQLite database in a file under t.TempDir.
 func OpenSQLite(t testing.TB) *db.DB {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "glance.sqlite")
-	return openSynced(t, db.Config{Connection: "sqlite:///" + path})
+	return OpenSQLiteWith(t, db.Config{})
+}
+
+// OpenSQLiteWith is OpenSQLite with the settings of cfg.
+func OpenSQLiteWith(t testing.TB, cfg db.Config) *db.DB {
+	t.Helper()
+	cfg.Connection = "sqlite:///" + filepath.Join(t.TempDir(), "glance.sqlite")
+	return openSynced(t, cfg)
 }
 
 // OpenMySQL returns a synced database on the server named by
@@ -47,8 +84,14 @@ func OpenSQLite(t testing.TB) *db.DB {
 // skips the test when the variable is unset.
 func OpenMySQL(t testing.TB) *db.DB {
 	t.Helper()
-	dsn := MySQLDSN(t)
-	return openSynced(t, db.Config{Connection: dsn})
+	return OpenMySQLWith(t, db.Config{})
+}
+
+// OpenMySQLWith is OpenMySQL with the settings of cfg.
+func OpenMySQLWith(t testing.TB, cfg db.Config) *db.DB {
+	t.Helper()
+	cfg.Connection = MySQLDSN(t)
+	return openSynced(t, cfg)
 }
 
 // MySQLDSN creates an empty database on the server named by

@@ -1,0 +1,215 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/glance-go/glance-go/db"
+	"github.com/glance-go/glance-go/db/dbtest"
+	"github.com/glance-go/glance-go/domain"
+)
+
+// TestTransactionsHoldingThePoolRunNewStatements is the shape of a deadlock
+// seen on MariaDB: every connection of the pool is held by a write
+// transaction, and each of them then runs a statement text never seen
+// before. Preparing it must not wait for a connection of the pool.
+func TestTransactionsHoldingThePoolRunNewStatements(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(t testing.TB, cfg db.Config) *db.DB
+		// n transactions at once: SQLite runs one writer at a time, so
+		// its pool is that one connection.
+		n int
+	}{
+		{"sqlite", dbtest.OpenSQLiteWith, 1},
+		{"mysql", dbtest.OpenMySQLWith, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := tc.open(t, db.Config{MaxPoolSize: tc.n, MaxOverflow: 0, PoolTimeout: 20 * time.Second})
+			for round := range 3 {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := db.HoldAndRun(ctx, d, tc.n, func(i int) string {
+					return fmt.Sprintf("SELECT COUNT(*) + %d FROM images WHERE size > %d", i, round)
+				})
+				cancel()
+				if err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+			db.SettleStatements(d)
+		})
+	}
+}
+
+// TestConcurrentWritesOnASmallPool creates, changes and reads images from
+// many goroutines at once on a pool smaller than their number, with
+// property counts that make new statement texts all along. Every call ends
+// in time and none fails.
+func TestConcurrentWritesOnASmallPool(t *testing.T) {
+	dbtest.ForEachDialectWith(t, db.Config{MaxPoolSize: 2, MaxOverflow: 1, PoolTimeout: 30 * time.Second}, func(t *testing.T, d *db.DB) {
+		const workers, each = 8, 12
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*each*4)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				owner := fmt.Sprintf("p%d", w%3)
+				caller := &domain.Caller{ProjectID: owner, Roles: []string{"member"}}
+				repo := d.Images(caller)
+				for i := range each {
+					img, err := domain.CoreFactory{}.NewImage(ctx, domain.Meta{
+						Visibility: domain.VisibilityShared, Name: domain.Ptr("c"), Owner: domain.Ptr(owner),
+						Properties: props((w*each + i) % 19), Tags: tags(i % 4),
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+					if err := repo.Add(ctx, img); err != nil {
+						errs <- fmt.Errorf("add: %w", err)
+						continue
+					}
+					id := img.Meta().ID
+					got, err := repo.Get(ctx, id)
+					if err != nil {
+						errs <- fmt.Errorf("get: %w", err)
+						continue
+					}
+					m := got.Meta()
+					m.Properties = props((w + i) % 23)
+					if err := repo.Save(ctx, domain.NewImage(m), ""); err != nil {
+						errs <- fmt.Errorf("save: %w", err)
+					}
+					if err := d.Members(caller, id).Add(ctx, domain.Member{MemberID: "other"}); err != nil {
+						errs <- fmt.Errorf("add member: %w", err)
+					}
+					if _, err := repo.List(ctx, domain.ListQuery{Limit: 5 + i}); err != nil {
+						errs <- fmt.Errorf("list: %w", err)
+					}
+					if i%3 == 0 {
+						if err := repo.Remove(ctx, got); err != nil {
+							errs <- fmt.Errorf("remove: %w", err)
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the writers did not finish in time")
+		}
+	})
+}
+
+func props(n int) map[string]string {
+	m := make(map[string]string, n)
+	for i := range n {
+		m[fmt.Sprintf("k%02d", i)] = fmt.Sprintf("v%d", i)
+	}
+	return m
+}
+
+func tags(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("t%d", i)
+	}
+	return out
+}
+
+// TestPoolTimeout: a call that finds every connection in use waits
+// pool_timeout, then fails with a PoolTimeoutError, an ErrUnavailable
+// (503). It succeeds again once a connection is free.
+func TestPoolTimeout(t *testing.T) {
+	const wait = 300 * time.Millisecond
+	dbtest.ForEachDialectWith(t, db.Config{MaxPoolSize: 1, MaxOverflow: 0, PoolTimeout: wait}, func(t *testing.T, d *db.DB) {
+		id := add(t, d, "p1", domain.VisibilityPrivate, nil)
+		release, err := db.HoldWrite(ctx, d, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err = d.Images(admin).Add(ctx, mk(t, "p1", domain.VisibilityPrivate, nil))
+		took := time.Since(start)
+		var pe *db.PoolTimeoutError
+		if !errors.As(err, &pe) || !errors.Is(err, domain.ErrUnavailable) {
+			t.Fatalf("add with the pool exhausted: %v (%T), want a PoolTimeoutError", err, err)
+		}
+		if took < wait || took > wait+5*time.Second {
+			t.Errorf("add failed after %v, want about %v", took, wait)
+		}
+		if d.String() == "mysql" {
+			// Reads take a connection of their own on MySQL.
+			if _, err := d.Images(admin).Get(ctx, id); !errors.As(err, &pe) {
+				t.Errorf("get with the pool exhausted: %v, want a PoolTimeoutError", err)
+			}
+		}
+		if got := d.Pool().PoolTimeouts; got < 1 {
+			t.Errorf("PoolTimeouts = %d, want at least 1", got)
+		}
+		if err := release(); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Images(admin).Add(ctx, mk(t, "p1", domain.VisibilityPrivate, nil)); err != nil {
+			t.Fatalf("add once the pool is free: %v", err)
+		}
+	})
+}
+
+// TestCallTimeout: a call that waits on a lock past the call deadline
+// fails with a CallTimeoutError (503) and leaves nothing half done; a
+// deadline of the caller's own stays its own.
+func TestCallTimeout(t *testing.T) {
+	const bound = 400 * time.Millisecond
+	// other holds the lock: its calls have no deadline.
+	dbtest.ForEachDialectTwice(t, db.Config{MaxPoolSize: 4, CallTimeout: bound}, db.Config{CallTimeout: -1}, func(t *testing.T, d, other *db.DB) {
+		id := add(t, d, "p1", domain.VisibilityPrivate, nil)
+		img, err := d.Images(admin).Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release, err := db.HoldWrite(ctx, other, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := img.Meta()
+		m.Name = domain.Ptr("renamed")
+		start := time.Now()
+		err = d.Images(admin).Save(ctx, domain.NewImage(m), "")
+		took := time.Since(start)
+		var ce *db.CallTimeoutError
+		if !errors.As(err, &ce) || !errors.Is(err, domain.ErrUnavailable) {
+			t.Fatalf("save behind a held lock: %v (%T), want a CallTimeoutError", err, err)
+		}
+		if took < bound || took > bound+5*time.Second {
+			t.Errorf("save failed after %v, want about %v", took, bound)
+		}
+		own, cancel := context.WithTimeout(ctx, bound/4)
+		err = d.Images(admin).Save(own, domain.NewImage(m), "")
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ce) {
+			t.Errorf("save with the caller's own deadline: %v, want context.DeadlineExceeded", err)
+		}
+		if err := release(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.Images(admin).Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := got.Meta().Name; n == nil || *n != "img" {
+			t.Errorf("name after the failed saves = %v, want img", n)
+		}
+	})
+}
