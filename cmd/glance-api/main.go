@@ -172,11 +172,18 @@ func openDB(ctx context.Context, cfg *config.Config) (*db.DB, error) {
 	if records == 0 {
 		records = -1 // off
 	}
+	call := time.Duration(cfg.Runtime.DatabaseCallTimeout) * time.Second
+	if call == 0 {
+		call = -1 // no bound
+	}
 	return db.Open(ctx, db.Config{
 		Connection:      cfg.Database.Connection,
 		RecordCache:     records,
-		MaxOpenConns:    cfg.Database.MaxPoolSize,
+		MaxPoolSize:     cfg.Database.MaxPoolSize,
+		MaxOverflow:     cfg.Database.MaxOverflow,
+		PoolTimeout:     time.Duration(cfg.Database.PoolTimeout) * time.Second,
 		ConnMaxLifetime: time.Duration(cfg.Database.ConnectionRecycleTime) * time.Second,
+		CallTimeout:     call,
 	})
 }
 

@@ -111,6 +111,8 @@ type DatabaseConfig struct {
 	// sqlite:////absolute/path or mysql+pymysql://user:pass@host/db.
 	Connection            string
 	MaxPoolSize           int // max_pool_size
+	MaxOverflow           int // max_overflow; negative: no bound
+	PoolTimeout           int // pool_timeout, seconds
 	ConnectionRecycleTime int // connection_recycle_time, seconds
 }
 
@@ -219,7 +221,7 @@ func Default() *Config {
 // does not set.
 func glanceDefaults() *Config {
 	return &Config{
-		Runtime: RuntimeConfig{MemoryLimit: 128, RecordCache: 10000},
+		Runtime: RuntimeConfig{MemoryLimit: 128, RecordCache: 10000, DatabaseCallTimeout: 60},
 		Ops:     OpsConfig{GracefulShutdownTimeout: 60, Metrics: true},
 		CORS:    defaultCORS(),
 		Healthcheck: HealthcheckConfig{Path: "/healthcheck", Backends: []string{"disable_by_file"},
@@ -243,6 +245,8 @@ func glanceDefaults() *Config {
 		NodeStagingURI:               "file:///tmp/staging/",
 		Database: DatabaseConfig{
 			MaxPoolSize:           5,
+			MaxOverflow:           50,
+			PoolTimeout:           30,
 			ConnectionRecycleTime: 3600,
 		},
 		Store: StoreConfig{
@@ -366,6 +370,8 @@ func (c *Config) checkValues() error {
 		{"DEFAULT", "node_staging_uri", c.NodeStagingURI, checkStagingURI(c.NodeStagingURI)},
 		{"DEFAULT", "enabled_backends", formatDict(c.EnabledBackends), checkBackends(c.EnabledBackends)},
 		{"database", "max_pool_size", c.Database.MaxPoolSize, atLeast(int64(c.Database.MaxPoolSize), 0)},
+		{"database", "pool_timeout", c.Database.PoolTimeout, atLeast(int64(c.Database.PoolTimeout), 1)},
+		{"glance_go", "database_call_timeout", c.Runtime.DatabaseCallTimeout, atLeast(int64(c.Runtime.DatabaseCallTimeout), 0)},
 		{"glance_go", "record_cache", c.Runtime.RecordCache, atLeast(int64(c.Runtime.RecordCache), 0)},
 		{"glance_store", "stores", c.Store.Stores, checkChoices(c.Store.Stores, nil)},
 		{"glance_store", "default_store", c.Store.DefaultStore, checkStoreName(c.Store.DefaultStore)},

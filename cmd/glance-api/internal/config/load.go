@@ -52,6 +52,8 @@ var mainOptions = []option{
 	{"database", "connection", [][2]string{{"DEFAULT", "sql_connection"}, {"database", "sql_connection"}, {"sql", "connection"}},
 		func(c *Config) any { return &c.Database.Connection }},
 	{"database", "max_pool_size", nil, func(c *Config) any { return &c.Database.MaxPoolSize }},
+	{"database", "max_overflow", nil, func(c *Config) any { return &c.Database.MaxOverflow }},
+	{"database", "pool_timeout", nil, func(c *Config) any { return &c.Database.PoolTimeout }},
 	{"database", "connection_recycle_time", nil, func(c *Config) any { return &c.Database.ConnectionRecycleTime }},
 	{"glance_store", "stores", nil, func(c *Config) any { return &c.Store.Stores }},
 	{"glance_store", "default_store", nil, func(c *Config) any { return &c.Store.DefaultStore }},

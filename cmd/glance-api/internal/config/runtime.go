@@ -15,11 +15,16 @@ type RuntimeConfig struct {
 	// process forget the records they change; MySQL and MariaDB keep
 	// none, since the nodes of a cloud share them. 0 turns it off.
 	RecordCache int
+	// DatabaseCallTimeout is database_call_timeout, in seconds: the bound
+	// of every call to the database, from the wait for a connection to the
+	// last row. A call past it fails with 503. 0 means no bound.
+	DatabaseCallTimeout int
 }
 
 func init() {
 	options = append(options,
 		option{"glance_go", "memory_limit", nil, func(c *Config) any { return &c.Runtime.MemoryLimit }},
 		option{"glance_go", "record_cache", nil, func(c *Config) any { return &c.Runtime.RecordCache }},
+		option{"glance_go", "database_call_timeout", nil, func(c *Config) any { return &c.Runtime.DatabaseCallTimeout }},
 	)
 }
