@@ -27,7 +27,7 @@ type Reservations struct {
 
 // ownerLedger is one owner's live reservations.
 type ownerLedger struct {
-	mu sync.Mutex // held while an upload reads the usage and reserves
+	mu sync.Mutex // guards held and stored; never held across a wait
 	// held is the sum of the live reservations.
 	held int64
 	// stored counts the bytes of uploads that finished with success
@@ -91,23 +91,32 @@ type reservation struct {
 }
 
 // reserve starts an upload of size bytes (0: unknown) for owner against a
-// quota of limit bytes. It reads the stored usage and reserves size under
-// the owner's lock, so that no other upload of the owner starts or ends in
-// between. It returns the 413 of Glance when size does not fit.
+// quota of limit bytes. It returns the 413 of Glance when size does not
+// fit.
+//
+// The stored usage is read without the owner's lock, which guards memory
+// only: uploads of the owner that start meanwhile are in ol.held when the
+// size is checked, and uploads that end meanwhile in ol.stored. One that
+// ends between the reading of since and the query is counted twice, in
+// used and in ol.stored-since: the check errs on the side of refusing,
+// never of overshooting.
 func (r *Reservations) reserve(ctx context.Context, owner string, limit, size int64, usage UsageFunc) (*reservation, error) {
 	ol := r.acquire(owner)
 	ol.mu.Lock()
-	defer ol.mu.Unlock()
+	since := ol.stored
+	ol.mu.Unlock()
 	used, err := usage(ctx, owner)
 	if err != nil {
 		r.drop(owner, ol)
 		var de *domain.Error
-		if errors.As(err, &de) {
-			return nil, de
+		if errors.As(err, &de) || errors.Is(err, domain.ErrUnavailable) {
+			return nil, err
 		}
 		return nil, domain.Errorf(domain.ErrUnavailable, "Cannot compute the storage usage: %v", err)
 	}
-	res := &reservation{r: r, owner: owner, ol: ol, limit: limit, base: used, since: ol.stored}
+	ol.mu.Lock()
+	defer ol.mu.Unlock()
+	res := &reservation{r: r, owner: owner, ol: ol, limit: limit, base: used, since: since}
 	if size > 0 {
 		if left := res.left(); size > left {
 			r.drop(owner, ol)
