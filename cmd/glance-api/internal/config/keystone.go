@@ -27,7 +27,7 @@ type KeystoneAuthtokenConfig struct {
 	TokenCacheTime            int
 	ServiceTokenRoles         []string // service_token_roles (service)
 	ServiceTokenRolesRequired bool     // service_token_roles_required
-	HTTPConnectTimeout        int      // http_connect_timeout, seconds; 0 means none
+	HTTPConnectTimeout        int      // http_connect_timeout, seconds; 0: 30 seconds
 	HTTPRequestMaxRetries     int      // http_request_max_retries (3)
 	Insecure                  bool     // insecure
 	CAFile                    string   // cafile

@@ -51,7 +51,7 @@ type Config struct {
 	// means 10000).
 	CacheSize int
 	// HTTPConnectTimeout is http_connect_timeout in seconds, the limit of
-	// one request to Keystone; 0 means none.
+	// one request to Keystone; 0 means defaultHTTPTimeout.
 	HTTPConnectTimeout int
 	// HTTPRequestMaxRetries is http_request_max_retries: how often a
 	// request that could not reach Keystone is tried again.
@@ -100,6 +100,10 @@ var ErrInvalidToken = errors.New("keystone: token authorization failed")
 // the way.
 const staleAfter = 10 * time.Second
 
+// defaultHTTPTimeout bounds a call to Keystone when http_connect_timeout
+// is unset.
+const defaultHTTPTimeout = 30 * time.Second
+
 // Client validates tokens against Keystone. It is safe for concurrent use.
 type Client struct {
 	cfg   Config
@@ -108,9 +112,21 @@ type Client struct {
 	http  *http.Client
 	now   func() time.Time
 
+	// mu guards provider, identity and login; it is never held across a
+	// call to Keystone.
 	mu       sync.Mutex
 	provider *gophercloud.ProviderClient
 	identity *gophercloud.ServiceClient
+	login    *loginCall // the service user's first login, while it runs
+}
+
+// loginCall is one login of the service user, shared by every validation
+// that needs it.
+type loginCall struct {
+	done     chan struct{}
+	provider *gophercloud.ProviderClient
+	identity *gophercloud.ServiceClient
+	err      error
 }
 
 // New returns a Client for cfg. It does not contact Keystone: the service
@@ -141,7 +157,13 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 		}
 		tr.TLSClientConfig = tc
 	}
-	hc := &http.Client{Transport: tr, Timeout: time.Duration(cfg.HTTPConnectTimeout) * time.Second}
+	// Every call to Keystone is bounded: by http_connect_timeout, or by
+	// defaultHTTPTimeout when it is unset.
+	timeout := time.Duration(cfg.HTTPConnectTimeout) * time.Second
+	if timeout <= 0 {
+		timeout = defaultHTTPTimeout
+	}
+	hc := &http.Client{Transport: tr, Timeout: timeout}
 	ttl := time.Duration(cfg.TokenCacheTime) * time.Second
 	size := cfg.CacheSize
 	if size <= 0 {
@@ -268,39 +290,75 @@ func parseToken(r tokens.GetResult) (*Token, error) {
 
 // identityClient returns the identity service client of the service user,
 // logging in first when there is no token yet or it is about to expire.
-// gophercloud logs in again by itself when Keystone answers 401.
+// gophercloud logs in again by itself when Keystone answers 401. Callers
+// that arrive while the first login runs wait for it, or for their ctx.
 func (c *Client) identityClient(ctx context.Context) (*gophercloud.ServiceClient, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.identity != nil {
-		exp := c.provider.TokenExpiry()
+		pc, id := c.provider, c.identity
+		c.mu.Unlock()
+		exp := pc.TokenExpiry()
 		if exp.IsZero() || c.now().Add(staleAfter).Before(exp) {
-			return c.identity, nil
+			return id, nil
 		}
-		if err := c.provider.Reauthenticate(ctx, c.provider.Token()); err != nil {
+		// gophercloud lets one of the callers that find the token stale
+		// log in, and the others wait for it.
+		if err := pc.Reauthenticate(ctx, pc.Token()); err != nil {
 			return nil, fmt.Errorf("service user login: %w", err)
 		}
-		return c.identity, nil
+		return id, nil
 	}
+	call := c.login
+	if call == nil {
+		call = &loginCall{done: make(chan struct{})}
+		c.login = call
+		// The login outlives a caller that gives up; the HTTP client's
+		// timeout bounds it.
+		go c.logIn(context.WithoutCancel(ctx), call)
+	}
+	c.mu.Unlock()
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return call.identity, call.err
+}
+
+// logIn logs the service user in for call, keeps the clients when it
+// succeeds, and lets the next caller try again when it fails.
+func (c *Client) logIn(ctx context.Context, call *loginCall) {
+	call.provider, call.identity, call.err = c.newIdentity(ctx)
+	c.mu.Lock()
+	if call.err == nil {
+		c.provider, c.identity = call.provider, call.identity
+	}
+	c.login = nil
+	c.mu.Unlock()
+	close(call.done)
+}
+
+// newIdentity logs the service user in and returns its provider and
+// identity clients.
+func (c *Client) newIdentity(ctx context.Context) (*gophercloud.ProviderClient, *gophercloud.ServiceClient, error) {
 	pc, err := openstack.NewClient(c.cfg.AuthURL)
 	if err != nil {
-		return nil, fmt.Errorf("auth_url %s: %w", c.cfg.AuthURL, err)
+		return nil, nil, fmt.Errorf("auth_url %s: %w", c.cfg.AuthURL, err)
 	}
 	pc.HTTPClient = *c.http
 	pc.UserAgent.Prepend("glance-go")
 	if err := openstack.Authenticate(ctx, pc, c.authOptions()); err != nil {
-		return nil, fmt.Errorf("service user login: %w", err)
+		return nil, nil, fmt.Errorf("service user login: %w", err)
 	}
 	id, err := openstack.NewIdentityV3(pc, gophercloud.EndpointOpts{
 		Region:       c.cfg.RegionName,
 		Availability: gophercloud.Availability(c.cfg.Interface),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("no identity endpoint in the catalog (interface %s, region %q): %w",
+		return nil, nil, fmt.Errorf("no identity endpoint in the catalog (interface %s, region %q): %w",
 			c.cfg.Interface, c.cfg.RegionName, err)
 	}
-	c.provider, c.identity = pc, id
-	return id, nil
+	return pc, id, nil
 }
 
 func (c *Client) authOptions() gophercloud.AuthOptions {

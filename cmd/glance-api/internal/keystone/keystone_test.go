@@ -36,6 +36,8 @@ type fakeKeystone struct {
 	reject401 int
 	// status, when set, is the answer to every validation.
 	status int
+	// loginGate, when set, holds every login until it is closed.
+	loginGate chan struct{}
 }
 
 func newFakeKeystone(t *testing.T, now func() time.Time) *fakeKeystone {
@@ -46,6 +48,12 @@ func newFakeKeystone(t *testing.T, now func() time.Time) *fakeKeystone {
 }
 
 func (f *fakeKeystone) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	gate := f.loginGate
+	f.mu.Unlock()
+	if gate != nil && r.Method == http.MethodPost {
+		<-gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
@@ -349,5 +357,56 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Validate() = %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// TestLoginHoldsNoLock: while the service user's first login hangs, the
+// validations that arrive meanwhile give up with their own context instead
+// of queueing behind it, and the one login serves every caller once
+// Keystone answers.
+func TestLoginHoldsNoLock(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	ks := newFakeKeystone(t, clk.now)
+	gate := make(chan struct{})
+	ks.mu.Lock()
+	ks.loginGate = gate
+	ks.mu.Unlock()
+	c := newClient(t, ks.srv.URL, clk, nil)
+	ks.issue("user-1", time.Hour)
+
+	first := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err := c.Validate(ctx, "user-1", false)
+		first <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the first login is under way
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			if _, err := c.Validate(ctx, "user-1", false); err == nil {
+				t.Error("validation during a hung login succeeded")
+			}
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("validation during a hung login returned after %v, want about its 200ms deadline", took)
+			}
+		}()
+	}
+	wg.Wait()
+	close(gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Validate(context.Background(), "user-1", false); err != nil {
+		t.Fatal(err)
+	}
+	if logins, _ := ks.counts(); logins != 1 {
+		t.Errorf("%d logins, want 1", logins)
 	}
 }
