@@ -168,40 +168,19 @@ func (i *image) importData(ctx context.Context, r io.Reader, in domain.DataIn, m
 	}
 	loc := i.newLocation(b, obj)
 
-	unlock := records.lock(m.ID)
-	defer unlock()
-	cur, err := i.inner.Get(ctx, m.ID)
+	// The record is read, checked and written under the image's lock;
+	// the store is not called under it.
+	unlock, err := records.lock(ctx, m.ID)
 	if err != nil {
-		if errors.Is(err, domain.ErrNotFound) {
-			i.deleteData(ctx, b.Driver, obj.URL)
-			return errGoneDuringUpload(m.ID)
-		}
 		return drop(err)
 	}
-	rec := cur.Meta()
-	if err := verifyUploaded(&rec, sums); err != nil {
-		return drop(err)
+	rec, err := i.recordImport(ctx, m.ID, sums, algo, vsize, loc, in.Activate)
+	unlock()
+	if errors.Is(err, errImageGone) {
+		i.deleteData(ctx, b.Driver, obj.URL)
+		return errGoneDuringUpload(m.ID)
 	}
-	from := rec.Status
-	if from != domain.StatusImporting && from != domain.StatusActive {
-		return drop(&domain.TransitionError{From: from, To: domain.StatusActive})
-	}
-	rec.Size = domain.Ptr(sums.n)
-	rec.Checksum = domain.Ptr(sums.md5)
-	rec.HashAlgo = domain.Ptr(algo)
-	rec.HashValue = domain.Ptr(sums.multi)
-	if vsize > 0 {
-		rec.VirtualSize = domain.Ptr(vsize)
-	}
-	rec.Locations = append(rec.Locations, loc)
-	if from == domain.StatusImporting && in.Activate {
-		rec.Status = domain.StatusActive
-	}
-	if err := i.inner.Save(ctx, domain.NewImage(rec), from); err != nil {
-		if errors.Is(err, domain.ErrNotFound) {
-			i.deleteData(ctx, b.Driver, obj.URL)
-			return errGoneDuringUpload(m.ID)
-		}
+	if err != nil {
 		return drop(err)
 	}
 	err = i.Next.Update(func(m *domain.Meta) error {
@@ -215,6 +194,47 @@ func (i *image) importData(ctx context.Context, r io.Reader, in domain.DataIn, m
 		i.log().Error("image data imported but its record could not follow", "image_id", m.ID, "error", err)
 	}
 	return nil
+}
+
+// errImageGone is recordImport's error for an image deleted meanwhile.
+var errImageGone = errors.New("the image was deleted during the import")
+
+// recordImport adds loc, with the data's size and hashes, to the stored
+// record of image id, and activates it when asked to. It fails with
+// errImageGone when the image no longer exists.
+func (i *image) recordImport(ctx context.Context, id string, sums sums, algo string, vsize int64,
+	loc domain.Location, activate bool) (domain.Meta, error) {
+	cur, err := i.inner.Get(ctx, id)
+	if errors.Is(err, domain.ErrNotFound) {
+		return domain.Meta{}, errImageGone
+	}
+	if err != nil {
+		return domain.Meta{}, err
+	}
+	rec := cur.Meta()
+	if err := verifyUploaded(&rec, sums); err != nil {
+		return domain.Meta{}, err
+	}
+	from := rec.Status
+	if from != domain.StatusImporting && from != domain.StatusActive {
+		return domain.Meta{}, &domain.TransitionError{From: from, To: domain.StatusActive}
+	}
+	rec.Size = domain.Ptr(sums.n)
+	rec.Checksum = domain.Ptr(sums.md5)
+	rec.HashAlgo = domain.Ptr(algo)
+	rec.HashValue = domain.Ptr(sums.multi)
+	if vsize > 0 {
+		rec.VirtualSize = domain.Ptr(vsize)
+	}
+	rec.Locations = append(rec.Locations, loc)
+	if from == domain.StatusImporting && activate {
+		rec.Status = domain.StatusActive
+	}
+	err = i.inner.Save(ctx, domain.NewImage(rec), from)
+	if errors.Is(err, domain.ErrNotFound) {
+		return domain.Meta{}, errImageGone
+	}
+	return rec, err
 }
 
 // verifyUploaded refuses data whose size or hashes differ from those
@@ -236,36 +256,46 @@ func verifyUploaded(m *domain.Meta, s sums) error {
 	return nil
 }
 
-// keyedMutex is a set of mutexes by key, each dropped when unused.
+// keyedMutex is a set of locks by key, each dropped when unused. Taking
+// one waits within a context.
 type keyedMutex struct {
 	mu   sync.Mutex
 	keys map[string]*keyedEntry
 }
 
 type keyedEntry struct {
-	mu   sync.Mutex
+	held chan struct{} // a token while the lock is held
 	refs int
 }
 
-func (k *keyedMutex) lock(key string) (unlock func()) {
+// lock takes the lock of key, or fails with ctx's error.
+func (k *keyedMutex) lock(ctx context.Context, key string) (unlock func(), err error) {
 	k.mu.Lock()
 	if k.keys == nil {
 		k.keys = map[string]*keyedEntry{}
 	}
 	e := k.keys[key]
 	if e == nil {
-		e = &keyedEntry{}
+		e = &keyedEntry{held: make(chan struct{}, 1)}
 		k.keys[key] = e
 	}
 	e.refs++
 	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
+	done := func() {
 		k.mu.Lock()
 		if e.refs--; e.refs == 0 {
 			delete(k.keys, key)
 		}
 		k.mu.Unlock()
 	}
+	select {
+	case e.held <- struct{}{}:
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
+	return func() {
+		<-e.held
+		done()
+	}, nil
 }
