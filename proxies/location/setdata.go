@@ -290,9 +290,13 @@ func (k *keyedMutex) lock(ctx context.Context, key string) (unlock func(), err e
 	}
 	select {
 	case e.held <- struct{}{}:
-	case <-ctx.Done():
-		done()
-		return nil, ctx.Err()
+	default:
+		select {
+		case e.held <- struct{}{}:
+		case <-ctx.Done():
+			done()
+			return nil, ctx.Err()
+		}
 	}
 	return func() {
 		<-e.held
