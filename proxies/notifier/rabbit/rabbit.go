@@ -218,21 +218,31 @@ func (s *Sink) Emit(_ context.Context, ev notifier.Event) error {
 		}
 		bodies = append(bodies, b)
 	}
+	// The queue is filled under the lock, which Close takes to mark the
+	// sink closed; the drops are logged after it.
+	type dropped struct {
+		it  item
+		why string
+	}
+	var drops []dropped
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, b := range bodies {
 		for _, t := range s.cfg.Topics {
 			it := item{key: RoutingKey(t, ev.Priority), body: b, event: ev.EventType}
 			if s.closed {
-				s.drop(it, "the notifier is shut down", &s.dropped)
+				drops = append(drops, dropped{it, "the notifier is shut down"})
 				continue
 			}
 			select {
 			case s.queue <- it:
 			default:
-				s.drop(it, fmt.Sprintf("the queue of %d notifications is full", cap(s.queue)), &s.dropped)
+				drops = append(drops, dropped{it, fmt.Sprintf("the queue of %d notifications is full", cap(s.queue))})
 			}
 		}
+	}
+	s.mu.Unlock()
+	for _, d := range drops {
+		s.drop(d.it, d.why, &s.dropped)
 	}
 	return nil
 }
