@@ -3,6 +3,7 @@
 package rbd
 
 import (
+	"context"
 	"slices"
 
 	"github.com/ceph/go-ceph/rbd"
@@ -11,7 +12,7 @@ import (
 // Orphans lists what a failed Put could leave in the driver's namespace:
 // any image, and any image in the trash.
 func (d *Driver) Orphans() ([]string, error) {
-	ioctx, err := d.ioctx(d.cfg.Pool)
+	ioctx, err := d.ioctx(context.Background(), d.cfg.Pool)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func TestGlanceStoreInterop(t *testing.T) {
 	var rnd [6]byte
 	rand.Read(rnd[:])
 	suffix := hex.EncodeToString(rnd[:])
-	ioctx, err := d.ioctx(cfg.Pool)
+	ioctx, err := d.ioctx(context.Background(), cfg.Pool)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,11 +112,14 @@ type Driver struct {
 	order int
 	pool  *bufPool // the chunk buffers of every Put and Get
 
-	mu     sync.Mutex
-	conn   *rados.Conn
-	fsid   string
-	ioctxs map[string]*rados.IOContext // by pool
-	closed bool
+	// mu guards the fields below; it is never held across a call to the
+	// cluster.
+	mu      sync.Mutex
+	conn    *rados.Conn
+	fsid    string
+	ioctxs  map[string]*rados.IOContext // by pool
+	closed  bool
+	dialing *dialCall // the connection attempt under way
 
 	// Removals of partial images that failed, retried in the background.
 	retrying map[string]bool
@@ -125,6 +128,15 @@ type Driver struct {
 
 	// retryDelay is the first pause between removal attempts.
 	retryDelay time.Duration
+}
+
+// dialCall is one attempt to connect to the cluster, shared by every
+// caller that needs the connection meanwhile.
+type dialCall struct {
+	done chan struct{}
+	conn *rados.Conn
+	fsid string
+	err  error
 }
 
 var (
@@ -215,7 +227,7 @@ func open(o *stores.Options) (*stores.Backend, error) {
 	// A configuration file that cannot be read is a mistake to report now.
 	connected := make(chan error, 1)
 	go func() {
-		_, _, err := d.connect()
+		_, _, err := d.connect(context.Background())
 		connected <- err
 	}()
 	select {
@@ -268,16 +280,15 @@ func (d *Driver) Close() error {
 	d.mu.Unlock()
 	d.retries.Wait()
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, io := range d.ioctxs {
+	ioctxs, conn := d.ioctxs, d.conn
+	d.ioctxs, d.conn, d.closed = nil, nil, true
+	d.mu.Unlock()
+	for _, io := range ioctxs {
 		io.Destroy()
 	}
-	d.ioctxs = nil
-	if d.conn != nil {
-		d.conn.Shutdown()
-		d.conn = nil
+	if conn != nil {
+		conn.Shutdown()
 	}
-	d.closed = true
 	d.pool.close()
 	return nil
 }
@@ -293,20 +304,60 @@ func (d *Driver) stopping() bool {
 }
 
 // connect returns the cluster connection and its fsid, connecting first if
-// needed. A failed attempt is not kept: the next call tries again.
-func (d *Driver) connect() (*rados.Conn, string, error) {
+// needed. One attempt runs at a time, without the driver's lock; callers
+// wait for it or for ctx. A failed attempt is not kept: the next call
+// tries again.
+func (d *Driver) connect(ctx context.Context) (*rados.Conn, string, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.connectLocked()
-}
-
-func (d *Driver) connectLocked() (*rados.Conn, string, error) {
 	if d.closed {
+		d.mu.Unlock()
 		return nil, "", errors.New("stores/rbd: driver closed")
 	}
 	if d.conn != nil {
-		return d.conn, d.fsid, nil
+		conn, fsid := d.conn, d.fsid
+		d.mu.Unlock()
+		return conn, fsid, nil
 	}
+	call := d.dialing
+	if call == nil {
+		call = &dialCall{done: make(chan struct{})}
+		d.dialing = call
+		go d.dialFor(call)
+	}
+	d.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.conn, call.fsid, call.err
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
+}
+
+// dialFor connects to the cluster for call and keeps the connection
+// unless the driver was closed meanwhile.
+func (d *Driver) dialFor(call *dialCall) {
+	defer close(call.done)
+	conn, fsid, err := d.dialFSID()
+	d.mu.Lock()
+	d.dialing = nil
+	keep := err == nil && !d.closed
+	if keep {
+		d.conn, d.fsid = conn, fsid
+	}
+	closed := d.closed
+	d.mu.Unlock()
+	switch {
+	case keep:
+		call.conn, call.fsid = conn, fsid
+	case err == nil && closed:
+		conn.Shutdown()
+		err = errors.New("stores/rbd: driver closed")
+	}
+	call.err = err
+}
+
+// dialFSID connects to the cluster and reads its fsid.
+func (d *Driver) dialFSID() (*rados.Conn, string, error) {
 	conn, err := d.dial()
 	if ce := (*confError)(nil); errors.As(err, &ce) {
 		return nil, "", fmt.Errorf("stores/rbd: %w", err)
@@ -319,7 +370,6 @@ func (d *Driver) connectLocked() (*rados.Conn, string, error) {
 		conn.Shutdown()
 		return nil, "", fmt.Errorf("%w: ceph cluster: %v", stores.ErrUnavailable, err)
 	}
-	d.conn, d.fsid = conn, fsid
 	return conn, fsid, nil
 }
 
@@ -385,18 +435,20 @@ func (e *confError) Error() string {
 
 func (e *confError) Unwrap() error { return e.err }
 
-// ioctx returns the I/O context of pool, opened once and kept.
-func (d *Driver) ioctx(pool string) (*rados.IOContext, error) {
+// ioctx returns the I/O context of pool, opened once and kept. It is
+// opened without the driver's lock; of two opened at once, one is kept.
+func (d *Driver) ioctx(ctx context.Context, pool string) (*rados.IOContext, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if io := d.ioctxs[pool]; io != nil {
+	io := d.ioctxs[pool]
+	d.mu.Unlock()
+	if io != nil {
 		return io, nil
 	}
-	conn, _, err := d.connectLocked()
+	conn, _, err := d.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	io, err := conn.OpenIOContext(pool)
+	io, err = conn.OpenIOContext(pool)
 	if err != nil {
 		if isErrno(err, syscall.ENOENT) {
 			return nil, fmt.Errorf("%w: pool %q does not exist", stores.ErrNotFound, pool)
@@ -404,8 +456,19 @@ func (d *Driver) ioctx(pool string) (*rados.IOContext, error) {
 		return nil, mapErr(err, "opening pool "+pool)
 	}
 	io.SetNamespace(d.cfg.namespace)
-	d.ioctxs[pool] = io
-	return io, nil
+	d.mu.Lock()
+	kept, closed := d.ioctxs[pool], d.closed
+	if kept == nil && !closed {
+		d.ioctxs[pool], kept = io, io
+	}
+	d.mu.Unlock()
+	if kept != io {
+		io.Destroy()
+	}
+	if closed {
+		return nil, errors.New("stores/rbd: driver closed")
+	}
+	return kept, nil
 }
 
 // location is a parsed rbd:// URL: rbd://<image> or
@@ -467,7 +530,7 @@ func quote(s string) string {
 
 // URL returns the location URL of image id's data in this store.
 func (d *Driver) URL(id string) (string, error) {
-	_, fsid, err := d.connect()
+	_, fsid, err := d.connect(context.Background())
 	if err != nil {
 		return "", err
 	}
@@ -477,7 +540,7 @@ func (d *Driver) URL(id string) (string, error) {
 // resolve parses url and opens the I/O context of its pool. Like
 // glance_store, it ignores the location's fsid: a pool moved to a new
 // cluster keeps the locations recorded before.
-func (d *Driver) resolve(u string) (location, *rados.IOContext, error) {
+func (d *Driver) resolve(ctx context.Context, u string) (location, *rados.IOContext, error) {
 	loc, err := parseURL(u)
 	if err != nil {
 		return loc, nil, err
@@ -485,7 +548,7 @@ func (d *Driver) resolve(u string) (location, *rados.IOContext, error) {
 	if loc.pool == "" {
 		loc.pool = d.cfg.Pool
 	}
-	io, err := d.ioctx(loc.pool)
+	io, err := d.ioctx(ctx, loc.pool)
 	return loc, io, err
 }
 
@@ -533,7 +596,7 @@ func (d *Driver) Put(ctx context.Context, id string, r io.Reader, size int64) (s
 	if id == "" || strings.ContainsAny(id, "/@") {
 		return stores.Object{}, fmt.Errorf("stores/rbd: invalid image name %q", id)
 	}
-	ioctx, err := d.ioctx(d.cfg.Pool)
+	ioctx, err := d.ioctx(ctx, d.cfg.Pool)
 	if err != nil {
 		return stores.Object{}, err
 	}
@@ -740,7 +803,7 @@ func (d *Driver) remove(ioctx *rados.IOContext, id string) error {
 // librbd would otherwise blocklist the lock's holder, that is this
 // connection, which dial prevents with rbd_blocklist_on_break_lock.
 func (d *Driver) breakOwnLocks(img *rbd.Image) error {
-	conn, _, err := d.connect()
+	conn, _, err := d.connect(context.Background())
 	if err != nil {
 		return err
 	}
@@ -779,7 +842,7 @@ func (d *Driver) Get(ctx context.Context, u string, off, n int64) (io.ReadCloser
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r, size, err := d.openRead(u)
+	r, size, err := d.openRead(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -796,8 +859,8 @@ func (d *Driver) Get(ctx context.Context, u string, off, n int64) (io.ReadCloser
 }
 
 // openRead opens the image (at its snapshot) of a location read-only.
-func (d *Driver) openRead(u string) (*aioReader, int64, error) {
-	loc, ioctx, err := d.resolve(u)
+func (d *Driver) openRead(ctx context.Context, u string) (*aioReader, int64, error) {
+	loc, ioctx, err := d.resolve(ctx, u)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -813,7 +876,7 @@ func (d *Driver) Size(ctx context.Context, u string) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	r, size, err := d.openRead(u)
+	r, size, err := d.openRead(ctx, u)
 	if err != nil {
 		return 0, err
 	}
@@ -829,7 +892,7 @@ func (d *Driver) Delete(ctx context.Context, u string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	loc, ioctx, err := d.resolve(u)
+	loc, ioctx, err := d.resolve(ctx, u)
 	if err != nil {
 		return err
 	}
@@ -872,7 +935,7 @@ func (d *Driver) Discard(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ioctx, err := d.ioctx(d.cfg.Pool)
+	ioctx, err := d.ioctx(ctx, d.cfg.Pool)
 	if err != nil {
 		return err
 	}
@@ -888,7 +951,7 @@ func (d *Driver) IDs(ctx context.Context) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ioctx, err := d.ioctx(d.cfg.Pool)
+	ioctx, err := d.ioctx(ctx, d.cfg.Pool)
 	if err != nil {
 		return nil, err
 	}

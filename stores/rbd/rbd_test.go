@@ -72,7 +72,7 @@ func newDriver(t *testing.T, change func(*Config)) *Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, _, err := d.connect()
+	conn, _, err := d.connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func newDriver(t *testing.T, change func(*Config)) *Driver {
 	t.Cleanup(func() {
 		defer root.Destroy()
 		defer d.Close()
-		ioctx, err := d.ioctx(cfg.Pool)
+		ioctx, err := d.ioctx(context.Background(), cfg.Pool)
 		if err != nil {
 			t.Error(err)
 			return
@@ -187,7 +187,7 @@ func read(t *testing.T, d *Driver, url string) []byte {
 
 func TestLocation(t *testing.T) {
 	d := newDriver(t, nil)
-	_, fsid, err := d.connect()
+	_, fsid, err := d.connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestLocation(t *testing.T) {
 	if want := "rbd://" + fsid + "/" + d.cfg.Pool + "/0b6f8c2e-img/snap"; url != want {
 		t.Errorf("location = %q, want %q", url, want)
 	}
-	ioctx, err := d.ioctx(d.cfg.Pool)
+	ioctx, err := d.ioctx(context.Background(), d.cfg.Pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestCloneKeepsImage(t *testing.T) {
 	ctx := context.Background()
 	data := storetest.Pattern(2*testChunk + 5)
 	url := put(t, d, "parent", data)
-	ioctx, err := d.ioctx(d.cfg.Pool)
+	ioctx, err := d.ioctx(context.Background(), d.cfg.Pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestCloneKeepsImage(t *testing.T) {
 func TestOtherSnapshotsGoToTrash(t *testing.T) {
 	d := newDriver(t, nil)
 	url := put(t, d, "snapped", storetest.Pattern(100))
-	ioctx, err := d.ioctx(d.cfg.Pool)
+	ioctx, err := d.ioctx(context.Background(), d.cfg.Pool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func TestThinProvisioning(t *testing.T) {
 			if got := read(t, d, obj.URL); !bytes.Equal(got, data) {
 				t.Fatalf("Get = %d bytes, want the %d stored", len(got), len(data))
 			}
-			ioctx, err := d.ioctx(d.cfg.Pool)
+			ioctx, err := d.ioctx(context.Background(), d.cfg.Pool)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -402,12 +402,12 @@ func TestThinProvisioning(t *testing.T) {
 
 func TestOneConnection(t *testing.T) {
 	d := newDriver(t, nil)
-	c1, _, err := d.connect()
+	c1, _, err := d.connect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	put(t, d, "x", storetest.Pattern(10))
-	c2, _, err := d.connect()
+	c2, _, err := d.connect(context.Background())
 	if err != nil || c1 != c2 {
 		t.Errorf("the driver opened a second connection (%p, then %p, %v)", c1, c2, err)
 	}
