@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -101,22 +102,51 @@ func benchImage(tb testing.TB, i int) domain.Image {
 }
 
 // benchDBs returns, for sub-benchmarks, an SQLite file of n seeded images
-// served with the record cache and without it.
-func benchDBs(b *testing.B, n int) (ids []string, dbs map[string]*db.DB) {
+// served with the record cache ("cached") and without it ("uncached"),
+// and, when GLANCE_TEST_MYSQL_DSN names a server, a MySQL database of the
+// same images ("mysql"), with their ids in each. names lists them in order.
+func benchDBs(b *testing.B, n int) (names []string, ids map[string][]string, dbs map[string]*db.DB) {
 	path := filepath.Join(b.TempDir(), "g.sqlite")
 	cached := openCached(b, path, 0)
-	ids = seedMany(b, cached, n)
+	seeded := seedMany(b, cached, n)
 	// The seeds went around the image repository: settle the cache.
 	if err := db.Settle(cached); err != nil {
 		b.Fatal(err)
 	}
-	return ids, map[string]*db.DB{"cached": cached, "uncached": openCached(b, path, -1)}
+	names = []string{"cached", "uncached"}
+	ids = map[string][]string{"cached": seeded, "uncached": seeded}
+	dbs = map[string]*db.DB{"cached": cached, "uncached": openCached(b, path, -1)}
+	if d := benchMySQL(b); d != nil {
+		names = append(names, "mysql")
+		ids["mysql"], dbs["mysql"] = seedMany(b, d, n), d
+	}
+	return names, ids, dbs
+}
+
+// benchMySQL returns a new MySQL database when GLANCE_TEST_MYSQL_DSN names
+// a server, nil otherwise.
+func benchMySQL(b *testing.B) *db.DB {
+	if os.Getenv(dbtest.EnvMySQL) == "" {
+		return nil
+	}
+	return dbtest.OpenMySQL(b)
+}
+
+// benchDialects returns a new SQLite database and, when
+// GLANCE_TEST_MYSQL_DSN names a server, a new MySQL one, by name.
+func benchDialects(b *testing.B) (names []string, dbs map[string]*db.DB) {
+	names, dbs = []string{"sqlite"}, map[string]*db.DB{"sqlite": dbtest.OpenSQLite(b)}
+	if d := benchMySQL(b); d != nil {
+		names, dbs["mysql"] = append(names, "mysql"), d
+	}
+	return names, dbs
 }
 
 func BenchmarkGet(b *testing.B) {
-	ids, dbs := benchDBs(b, benchSeed)
-	for _, name := range []string{"cached", "uncached"} {
+	names, seeded, dbs := benchDBs(b, benchSeed)
+	for _, name := range names {
 		b.Run(name, func(b *testing.B) {
+			ids := seeded[name]
 			repo := dbs[name].Images(p1)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -130,52 +160,62 @@ func BenchmarkGet(b *testing.B) {
 }
 
 func BenchmarkAdd(b *testing.B) {
-	d := dbtest.OpenSQLite(b)
-	seedMany(b, d, benchSeed)
-	repo := d.Images(p1)
-	imgs := make([]domain.Image, b.N)
-	for i := range imgs {
-		imgs[i] = benchImage(b, i)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := repo.Add(ctx, imgs[i]); err != nil {
-			b.Fatal(err)
-		}
+	names, dbs := benchDialects(b)
+	for _, name := range names {
+		d := dbs[name]
+		seedMany(b, d, benchSeed)
+		b.Run(name, func(b *testing.B) {
+			repo := d.Images(p1)
+			imgs := make([]domain.Image, b.N)
+			for i := range imgs {
+				imgs[i] = benchImage(b, i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := repo.Add(ctx, imgs[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 // BenchmarkSave is a PATCH of one property: load, change, save.
 func BenchmarkSave(b *testing.B) {
-	d := dbtest.OpenSQLite(b)
-	ids := seedMany(b, d, benchSeed)
-	repo := d.Images(p1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		img, err := repo.Get(ctx, ids[i%len(ids)])
-		if err != nil {
-			b.Fatal(err)
-		}
-		from := img.Meta().Status
-		if err := img.Update(func(m *domain.Meta) error {
-			m.Properties["prop_3"] = fmt.Sprintf("changed %d", i)
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-		if err := repo.Save(ctx, img, from); err != nil {
-			b.Fatal(err)
-		}
+	names, dbs := benchDialects(b)
+	for _, name := range names {
+		d := dbs[name]
+		ids := seedMany(b, d, benchSeed)
+		b.Run(name, func(b *testing.B) {
+			repo := d.Images(p1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				img, err := repo.Get(ctx, ids[i%len(ids)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				from := img.Meta().Status
+				if err := img.Update(func(m *domain.Meta) error {
+					m.Properties["prop_3"] = fmt.Sprintf("changed %d", i)
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+				if err := repo.Save(ctx, img, from); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 // benchList lists limit of 2,000 seeded images, with and without the
 // record cache.
 func benchList(b *testing.B, limit int) {
-	_, dbs := benchDBs(b, benchSeed)
-	for _, name := range []string{"cached", "uncached"} {
+	names, _, dbs := benchDBs(b, benchSeed)
+	for _, name := range names {
 		b.Run(name, func(b *testing.B) {
 			repo := dbs[name].Images(p2)
 			b.ReportAllocs()
