@@ -86,3 +86,7 @@ func HoldWrite(ctx context.Context, d *DB, id string) (release func() error, err
 // SettleStatements waits for the statement cache's background
 // preparations under way.
 func SettleStatements(d *DB) { d.stmts.settled() }
+
+// WithoutJSONAggregates makes d read children as a MySQL server without
+// JSON aggregates must, one statement per table.
+func WithoutJSONAggregates(d *DB) { d.jsonAgg = false }

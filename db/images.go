@@ -447,6 +447,15 @@ const savedChildColumns = "(SELECT json_group_array(json_array(p.id, p.name, p.v
 	"(SELECT json_group_array(json_array(l.id, l.value, l.meta_data, l.status)) FROM image_locations l" +
 	" WHERE l.image_id = images.id AND +l.deleted = 0)"
 
+// mysqlSavedChildColumns are savedChildColumns for MySQL and MariaDB.
+// The child rows are read, not locked: every change to them locks the
+// image row first.
+const mysqlSavedChildColumns = "(SELECT JSON_ARRAYAGG(JSON_ARRAY(p.id, p.name, p.value, p.deleted)) FROM image_properties p" +
+	" WHERE p.image_id = images.id), " +
+	"(SELECT JSON_ARRAYAGG(t.value) FROM image_tags t WHERE t.image_id = images.id AND t.deleted = 0), " +
+	"(SELECT JSON_ARRAYAGG(JSON_ARRAY(l.id, l.value, l.meta_data, l.status)) FROM image_locations l" +
+	" WHERE l.image_id = images.id AND l.deleted = 0)"
+
 // lockForMutation reads the image row for a change, locking it on MySQL
 // (SQLite write transactions hold the database lock already), and, with
 // children set, the image's child rows. It returns ErrNotFound when the
@@ -456,9 +465,12 @@ const savedChildColumns = "(SELECT json_group_array(json_array(p.id, p.name, p.v
 func (r *ImageRepo) lockForMutation(ctx context.Context, run runner, id string, children bool) (stored, error) {
 	vis, vargs := r.visibleClause()
 	cols := "images.owner, images.status"
-	sqliteKids := children && r.d.dialect == dialectSQLite
-	if sqliteKids {
+	jsonKids := children && (r.d.dialect == dialectSQLite || r.d.jsonAgg)
+	switch {
+	case jsonKids && r.d.dialect == dialectSQLite:
 		cols += ", " + savedChildColumns
+	case jsonKids:
+		cols += ", " + mysqlSavedChildColumns
 	}
 	q := "SELECT " + cols + " FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
 	if r.d.dialect == dialectMySQL {
@@ -468,7 +480,7 @@ func (r *ImageRepo) lockForMutation(ctx context.Context, run runner, id string, 
 	var status string
 	var props, tags, locs []byte
 	dest := []any{&owner, &status}
-	if sqliteKids {
+	if jsonKids {
 		dest = append(dest, &props, &tags, &locs)
 	}
 	found, err := run.queryRow(ctx, q, append([]any{id}, vargs...), dest...)
@@ -483,7 +495,7 @@ func (r *ImageRepo) lockForMutation(ctx context.Context, run runner, id string, 
 		return stored{}, domain.Errorf(domain.ErrForbidden, "You do not own this image")
 	}
 	switch {
-	case sqliteKids:
+	case jsonKids:
 		s.kids, err = decodeStoredChildren(props, tags, locs)
 	case children:
 		s.kids, err = readStoredChildren(ctx, run, id)
@@ -497,8 +509,15 @@ func (r *ImageRepo) lockForMutation(ctx context.Context, run runner, id string, 
 // decodeStoredChildren reads the columns of savedChildColumns.
 func decodeStoredChildren(props, tags, locs []byte) (storedChildren, error) {
 	kids := storedChildren{props: map[string]propRow{}, locs: map[int64]locRow{}}
+	// MySQL's aggregates of no rows are NULL, SQLite's an empty array.
+	unmarshal := func(b []byte, v any) error {
+		if len(b) == 0 {
+			return nil
+		}
+		return json.Unmarshal(b, v)
+	}
 	var prows [][4]any
-	if err := json.Unmarshal(props, &prows); err != nil {
+	if err := unmarshal(props, &prows); err != nil {
 		return kids, err
 	}
 	for _, p := range prows {
@@ -510,11 +529,11 @@ func decodeStoredChildren(props, tags, locs []byte) (storedChildren, error) {
 		rw.deleted = del != 0
 		kids.props[name] = rw
 	}
-	if err := json.Unmarshal(tags, &kids.tags); err != nil {
+	if err := unmarshal(tags, &kids.tags); err != nil {
 		return kids, err
 	}
 	var lrows [][4]any
-	if err := json.Unmarshal(locs, &lrows); err != nil {
+	if err := unmarshal(locs, &lrows); err != nil {
 		return kids, err
 	}
 	for _, l := range lrows {

@@ -187,18 +187,18 @@ func (r *ImageRepo) list(ctx context.Context, run runner, q domain.ListQuery, w 
 	for i, k := range keys {
 		order[i] = sortColumns[k] + " " + strings.ToUpper(dirs[i])
 	}
-	sqlText := "SELECT " + imageColumns + " FROM images WHERE " + w.sql() + " ORDER BY " + strings.Join(order, ", ")
+	cols := imageColumns
+	if r.d.jsonAgg {
+		cols += ", " + mysqlChildColumns
+	}
+	sqlText := "SELECT " + cols + " FROM images WHERE " + w.sql() + " ORDER BY " + strings.Join(order, ", ")
 	args := w.args
 	if q.Limit > 0 {
 		// A parameter, not a literal: every limit shares one statement text.
 		sqlText += " LIMIT ?"
 		args = append(args, q.Limit)
 	}
-	metas, err := r.queryImages(ctx, run, sqlText, args)
-	if err == nil {
-		err = r.loadChildren(ctx, run, metas)
-	}
-	return metas, err
+	return r.queryImages(ctx, run, sqlText, args)
 }
 
 // listSQLite runs a listing on SQLite in one statement. The page is chosen

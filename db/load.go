@@ -61,7 +61,8 @@ func (r *ImageRepo) sees(m *domain.Meta) bool {
 }
 
 // get loads one visible, non-deleted image with its children: one
-// statement on SQLite, one per table on MySQL.
+// statement on SQLite, and on a MySQL server with JSON aggregates (MariaDB
+// 10.5, MySQL 5.7.22 and later); one per table on older ones.
 func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta, error) {
 	vis, vargs := r.visibility()
 	args := append([]any{id}, vargs...)
@@ -74,15 +75,16 @@ func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta
 		}
 		return m, err
 	}
-	metas, err := r.queryImages(ctx, run, getQueries[dialectMySQL][vis], args)
+	q := getQueries[dialectMySQL][vis]
+	if r.d.jsonAgg {
+		q = getJSONQueries[vis]
+	}
+	metas, err := r.queryImages(ctx, run, q, args)
 	if err != nil {
 		return domain.Meta{}, err
 	}
 	if len(metas) == 0 {
 		return domain.Meta{}, notFound(id)
-	}
-	if err := r.loadChildren(ctx, run, metas); err != nil {
-		return domain.Meta{}, err
 	}
 	return metas[0], nil
 }
@@ -98,6 +100,25 @@ var getQueries = func() (q [2][len(visClauses)]string) {
 	}
 	return q
 }()
+
+// getJSONQueries are the MySQL get statements with the image's children
+// as JSON aggregates (mysqlChildColumns).
+var getJSONQueries = func() (q [len(visClauses)]string) {
+	for k, vis := range visClauses {
+		q[k] = "SELECT " + imageColumns + ", " + mysqlChildColumns +
+			" FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
+	}
+	return q
+}()
+
+// mysqlChildColumns are childColumns for MySQL and MariaDB: the same JSON
+// documents, built with their aggregate functions, for the row of images
+// the statement reads.
+const mysqlChildColumns = "(SELECT JSON_OBJECTAGG(p.name, COALESCE(p.value, '')) FROM image_properties p" +
+	" WHERE p.image_id = images.id AND p.deleted = 0), " +
+	"(SELECT JSON_ARRAYAGG(t.value) FROM image_tags t WHERE t.image_id = images.id AND t.deleted = 0), " +
+	"(SELECT JSON_ARRAYAGG(JSON_ARRAY(l.id, l.value, l.meta_data, l.status)) FROM image_locations l" +
+	" WHERE l.image_id = images.id AND l.deleted = 0)"
 
 // getColumnQueries are the SQLite get statements with the image row as
 // columns, for rows that json_array cannot render.
@@ -223,7 +244,10 @@ func decodeChildren(m *domain.Meta, props, tags, locs []byte) error {
 	return nil
 }
 
-// queryImages runs a SELECT of imageColumns (MySQL's get and list).
+// queryImages runs a SELECT of imageColumns (MySQL's get and list) and
+// fills in the images' children: from the statement's three more columns
+// of mysqlChildColumns when the server has JSON aggregates, else with
+// loadChildren.
 func (r *ImageRepo) queryImages(ctx context.Context, run runner, q string, args []any) ([]domain.Meta, error) {
 	rows, err := run.query(ctx, q, args...)
 	if err != nil {
@@ -231,15 +255,34 @@ func (r *ImageRepo) queryImages(ctx context.Context, run runner, q string, args 
 	}
 	defer rows.Close()
 	var out []domain.Meta
+	var props, tags, locs []byte
+	var extra []any
+	if r.d.jsonAgg {
+		extra = []any{&props, &tags, &locs}
+	}
 	for rows.Next() {
-		m, err := scanImage(rows)
+		m, err := scanImage(rows, extra...)
+		if err == nil && r.d.jsonAgg {
+			err = decodeChildren(&m, props, tags, locs)
+		}
 		if err != nil {
 			return nil, opErr("get image", err)
 		}
 		r.markMember(&m)
 		out = append(out, m)
 	}
-	return out, opErr("get image", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, opErr("get image", err)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, opErr("get image", err)
+	}
+	if !r.d.jsonAgg {
+		if err := r.loadChildren(ctx, run, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // childBatch bounds the ids of one IN list.

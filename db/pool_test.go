@@ -213,3 +213,58 @@ func TestCallTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestMySQLStatementsPerOperation bounds the statements a show, a listing
+// and a change of one property run on MySQL: with the server's JSON
+// aggregates an image comes with its children in one statement.
+func TestMySQLStatementsPerOperation(t *testing.T) {
+	for _, agg := range []bool{true, false} {
+		t.Run(fmt.Sprintf("json-aggregates=%v", agg), func(t *testing.T) {
+			d := dbtest.OpenMySQL(t)
+			// Without them: the image, then one statement per table.
+			show, save := int64(1), int64(3)
+			if !agg {
+				db.WithoutJSONAggregates(d)
+				show, save = 4, 6
+			}
+			mysqlStatements(t, d, show, save)
+		})
+	}
+}
+
+func mysqlStatements(t *testing.T, d *db.DB, show, save int64) {
+	id := add(t, d, "p1", domain.VisibilityPublic, func(m *domain.Meta) {
+		m.Properties = props(10)
+		m.Tags = tags(2)
+		m.Locations = []domain.Location{{URL: "file:///x", Metadata: map[string]any{"a": "b\"\\ é"}, Status: "active"}}
+	})
+	repo := d.Images(p1)
+	count := func(name string, max int64, fn func() error) {
+		t.Helper()
+		before := db.Statements(d)
+		if err := fn(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := db.Statements(d) - before; n > max {
+			t.Errorf("%s ran %d statements, want at most %d", name, n, max)
+		}
+	}
+	var img domain.Image
+	count("show", show, func() (err error) { img, err = repo.Get(ctx, id); return err })
+	if m := img.Meta(); len(m.Properties) != 10 || len(m.Tags) != 2 || len(m.Locations) != 1 ||
+		m.Locations[0].Metadata["a"] != "b\"\\ é" {
+		t.Errorf("show: %d properties, %d tags, locations %+v", len(m.Properties), len(m.Tags), m.Locations)
+	}
+	count("list", show, func() error { _, err := repo.List(ctx, domain.ListQuery{Limit: 25}); return err })
+	if err := img.Update(func(m *domain.Meta) error { m.Properties["k03"] = "changed"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	count("save of one property", save, func() error { return repo.Save(ctx, img, domain.StatusQueued) })
+	got, err := repo.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := got.Meta().Properties["k03"]; v != "changed" {
+		t.Errorf("k03 = %q after the save, want changed", v)
+	}
+}
