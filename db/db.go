@@ -83,6 +83,8 @@ type DB struct {
 	// poolTimeout and callTimeout are Config's, defaults applied.
 	poolTimeout, callTimeout time.Duration
 	poolTimeouts             atomic.Int64
+	// deadlocks counts the MySQL transactions run again after a deadlock.
+	deadlocks atomic.Int64
 	// commits counts write transactions, for the checkpointer.
 	commits        atomic.Int64
 	stopCheckpoint func()

@@ -90,3 +90,16 @@ func SettleStatements(d *DB) { d.stmts.settled() }
 // WithoutJSONAggregates makes d read children as a MySQL server without
 // JSON aggregates must, one statement per table.
 func WithoutJSONAggregates(d *DB) { d.jsonAgg = false }
+
+// WriteStatements runs stmts, one after the other, in one write
+// transaction of d.
+func WriteStatements(ctx context.Context, d *DB, stmts ...string) error {
+	return d.write(ctx, func(r runner) error {
+		for _, q := range stmts {
+			if _, err := r.exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

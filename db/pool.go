@@ -124,9 +124,12 @@ type PoolStats struct {
 	// PoolTimeouts counts the calls that found no free connection within
 	// pool_timeout.
 	PoolTimeouts int64
+	// DeadlockRetries counts the MySQL write transactions run again after
+	// InnoDB chose them as a deadlock's victim.
+	DeadlockRetries int64
 }
 
 // Pool returns the connection pool's figures.
 func (d *DB) Pool() PoolStats {
-	return PoolStats{DBStats: d.sql.Stats(), PoolTimeouts: d.poolTimeouts.Load()}
+	return PoolStats{DBStats: d.sql.Stats(), PoolTimeouts: d.poolTimeouts.Load(), DeadlockRetries: d.deadlocks.Load()}
 }

@@ -268,3 +268,51 @@ func mysqlStatements(t *testing.T, d *db.DB, show, save int64) {
 		t.Errorf("k03 = %q after the save, want changed", v)
 	}
 }
+
+// TestMySQLDeadlockRetried: a write transaction that InnoDB picks as the
+// victim of a deadlock runs again, and succeeds, instead of failing the
+// request.
+func TestMySQLDeadlockRetried(t *testing.T) {
+	// SQLite runs one writer at a time: it has no deadlocks.
+	d, other := dbtest.OpenTwice(t, "mysql", db.Config{}, db.Config{CallTimeout: -1})
+	x := add(t, d, "p1", domain.VisibilityPrivate, nil)
+	y := add(t, d, "p1", domain.VisibilityPrivate, nil)
+	sqlDB, err := other.Gorm().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := sqlDB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "UPDATE images SET name = 'held' WHERE id = ?", x); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- db.WriteStatements(ctx, d,
+			"SELECT id FROM images WHERE id = '"+y+"' FOR UPDATE",
+			"SELECT id FROM images WHERE id = '"+x+"' FOR UPDATE")
+	}()
+	time.Sleep(500 * time.Millisecond) // the write holds y and waits for x
+	// Closing the cycle makes InnoDB roll back the lighter transaction:
+	// the write, which has changed nothing.
+	if _, err := tx.ExecContext(ctx, "UPDATE images SET name = 'held' WHERE id = ?", y); err != nil {
+		t.Fatalf("the outside transaction was the victim: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the deadlocked write: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the deadlocked write did not finish")
+	}
+	if n := d.Pool().DeadlockRetries; n < 1 {
+		t.Errorf("DeadlockRetries = %d, want at least 1", n)
+	}
+}

@@ -3,10 +3,14 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/glance-go/glance-go/domain"
 )
@@ -301,11 +305,17 @@ func (d *DB) writeKeeping(ctx context.Context, fn func(r runner) error, keep *do
 		defer d.releaseWriteSlot()
 	}
 	if d.cache == nil {
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
+		for attempt := 1; ; attempt++ {
+			tx, err := conn.BeginTx(ctx, nil)
+			if err != nil {
+				return d.timedOut(ctx, err)
+			}
+			err = d.finish(ctx, tx, fn)
+			if attempt < deadlockRetries && isDeadlock(err) && d.pauseAfterDeadlock(ctx, attempt) {
+				continue
+			}
 			return d.timedOut(ctx, err)
 		}
-		return d.timedOut(ctx, d.finish(ctx, tx, fn))
 	}
 	// The commit hook tells this transaction's commit from others by its
 	// driver connection.
@@ -331,6 +341,32 @@ func (d *DB) writeKeeping(ctx context.Context, fn func(r runner) error, keep *do
 		d.cache.store(d.cache.begin(), keep)
 	}
 	return d.timedOut(ctx, err)
+}
+
+// deadlockRetries is how many times a MySQL write transaction is run when
+// InnoDB chose it as the victim of a deadlock, as oslo.db retries Glance's.
+const deadlockRetries = 4
+
+// isDeadlock reports whether err is InnoDB's deadlock error (1213), after
+// which the transaction has been rolled back and may simply run again.
+func isDeadlock(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1213
+}
+
+// pauseAfterDeadlock waits a little, longer after each attempt and at
+// random, before a deadlocked transaction runs again; false when ctx ends
+// first.
+func (d *DB) pauseAfterDeadlock(ctx context.Context, attempt int) bool {
+	d.deadlocks.Add(1)
+	t := time.NewTimer(time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // finish runs fn in tx, its statements within ctx, and commits it, or

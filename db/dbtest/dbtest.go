@@ -50,20 +50,29 @@ func ForEachDialectTwice(t *testing.T, cfgA, cfgB db.Config, fn func(t *testing.
 	t.Helper()
 	for _, dialect := range []string{"sqlite", "mysql"} {
 		t.Run(dialect, func(t *testing.T) {
-			conn := "sqlite:///" + filepath.Join(t.TempDir(), "glance.sqlite")
-			if dialect == "mysql" {
-				conn = MySQLDSN(t)
-			}
-			cfgA.Connection, cfgB.Connection = conn, conn
-			a := openSynced(t, cfgA)
-			b, err := db.Open(context.Background(), cfgB)
-			if err != nil {
-				t.Fatalf("open %s: %v", conn, err)
-			}
-			t.Cleanup(func() { b.Close() })
+			a, b := OpenTwice(t, dialect, cfgA, cfgB)
 			fn(t, a, b)
 		})
 	}
+}
+
+// OpenTwice returns two handles on one new database of dialect ("sqlite"
+// or "mysql"): a with the settings of cfgA, b with those of cfgB (their
+// Connection is set here). The database is synced through a.
+func OpenTwice(t testing.TB, dialect string, cfgA, cfgB db.Config) (a, b *db.DB) {
+	t.Helper()
+	conn := "sqlite:///" + filepath.Join(t.TempDir(), "glance.sqlite")
+	if dialect == "mysql" {
+		conn = MySQLDSN(t)
+	}
+	cfgA.Connection, cfgB.Connection = conn, conn
+	a = openSynced(t, cfgA)
+	b, err := db.Open(context.Background(), cfgB)
+	if err != nil {
+		t.Fatalf("open %s: %v", conn, err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
 }
 
 // OpenSQLite returns a synced SQLite database in a file under t.TempDir.
