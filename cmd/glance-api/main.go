@@ -215,6 +215,14 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 				Undelivered: st.Undelivered, Queued: st.Queued, Connected: st.Connected}
 		})
 	}
+	if m != nil {
+		m.Pool(func() metrics.PoolStats {
+			st := d.Pool()
+			return metrics.PoolStats{Open: st.OpenConnections, InUse: st.InUse, Idle: st.Idle,
+				Waits: st.WaitCount, WaitSeconds: st.WaitDuration.Seconds(),
+				PoolTimeouts: st.PoolTimeouts, DeadlockRetries: st.DeadlockRetries}
+		})
+	}
 	if _, ok := d.RecordCache(); ok && m != nil {
 		m.RecordCache(func() metrics.RecordCacheStats {
 			st, _ := d.RecordCache()

@@ -100,6 +100,13 @@ func TestPoolExhausted503(t *testing.T) {
 			}
 			srv.do(t, tenantA, http.MethodPost, "/v2/images",
 				map[string]any{"name": uniq("img"), "disk_format": "raw", "container_format": "bare"}).want(t, http.StatusCreated)
+			m := scrape(t, p.url)
+			if got := m["glance_go_db_pool_timeouts_total"]; got != 1 {
+				t.Errorf("glance_go_db_pool_timeouts_total = %v, want 1", got)
+			}
+			if _, ok := m[`glance_go_db_connections{state="in_use"}`]; !ok {
+				t.Error("no glance_go_db_connections{state=\"in_use\"} sample")
+			}
 		})
 	}
 }

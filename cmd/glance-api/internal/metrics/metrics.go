@@ -206,3 +206,53 @@ func (f recordCacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(cacheMisses, prometheus.CounterValue, float64(s.Misses))
 	ch <- prometheus.MustNewConstMetric(cacheEntries, prometheus.GaugeValue, float64(s.Entries))
 }
+
+// PoolStats is what the database connection pool counts, read at each
+// scrape.
+type PoolStats struct {
+	Open, InUse, Idle int
+	Waits             int64   // calls that waited for a connection
+	WaitSeconds       float64 // their total wait
+	PoolTimeouts      int64   // calls that waited pool_timeout in vain
+	DeadlockRetries   int64   // MySQL transactions run again after a deadlock
+}
+
+// Pool exports the database connection pool's figures, calling stats at
+// each scrape: the gauges glance_go_db_connections{state="in_use"|"idle"}
+// and the counters glance_go_db_waits_total, _wait_seconds_total,
+// _pool_timeouts_total and _deadlock_retries_total. It is called once at
+// most.
+func (m *Metrics) Pool(stats func() PoolStats) {
+	m.reg.MustRegister(poolCollector(stats))
+}
+
+var (
+	poolConns = prometheus.NewDesc("glance_go_db_connections",
+		"Database connections open, by state.", []string{"state"}, nil)
+	poolWaits = prometheus.NewDesc("glance_go_db_waits_total",
+		"Database calls that waited for a free connection of the pool.", nil, nil)
+	poolWaitSeconds = prometheus.NewDesc("glance_go_db_wait_seconds_total",
+		"Time database calls spent waiting for a free connection of the pool.", nil, nil)
+	poolTimeouts = prometheus.NewDesc("glance_go_db_pool_timeouts_total",
+		"Database calls that found no free connection within [database] pool_timeout (answered 503).", nil, nil)
+	poolDeadlocks = prometheus.NewDesc("glance_go_db_deadlock_retries_total",
+		"MySQL write transactions run again after InnoDB chose them as a deadlock's victim.", nil, nil)
+)
+
+type poolCollector func() PoolStats
+
+func (f poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolConns, poolWaits, poolWaitSeconds, poolTimeouts, poolDeadlocks} {
+		ch <- d
+	}
+}
+
+func (f poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := f()
+	ch <- prometheus.MustNewConstMetric(poolConns, prometheus.GaugeValue, float64(s.InUse), "in_use")
+	ch <- prometheus.MustNewConstMetric(poolConns, prometheus.GaugeValue, float64(s.Idle), "idle")
+	ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.Waits))
+	ch <- prometheus.MustNewConstMetric(poolWaitSeconds, prometheus.CounterValue, s.WaitSeconds)
+	ch <- prometheus.MustNewConstMetric(poolTimeouts, prometheus.CounterValue, float64(s.PoolTimeouts))
+	ch <- prometheus.MustNewConstMetric(poolDeadlocks, prometheus.CounterValue, float64(s.DeadlockRetries))
+}
