@@ -35,15 +35,15 @@ type policyEnforcer interface {
 }
 
 // enforce checks a policy rule on img through the first layer under it that
-// enforces policies. Without such a layer (tests without a policy) the
-// action is allowed.
+// enforces policies. Without such a layer the action is refused: a chain
+// built without the policy ring allows nothing it would have decided.
 func enforce(img domain.Image, action string) error {
 	for x := img; x != nil; x = x.Unwrap() {
 		if e, ok := x.(policyEnforcer); ok {
 			return e.Enforce(action)
 		}
 	}
-	return nil
+	return domain.Errorf(domain.ErrForbidden, "Policy doesn't allow %s to be performed: no policy decides it.", action)
 }
 
 // multiStore reports whether enabled_backends is in use.
