@@ -187,16 +187,19 @@ func (r *ImageRepo) list(ctx context.Context, run runner, q domain.ListQuery, w 
 	for i, k := range keys {
 		order[i] = sortColumns[k] + " " + strings.ToUpper(dirs[i])
 	}
-	cols := imageColumns
-	if r.d.jsonAgg {
-		cols += ", " + mysqlChildColumns
-	}
-	sqlText := "SELECT " + cols + " FROM images WHERE " + w.sql() + " ORDER BY " + strings.Join(order, ", ")
+	orderBy := " ORDER BY " + strings.Join(order, ", ")
+	sqlText := "SELECT " + imageColumns + " FROM images WHERE " + w.sql() + orderBy
 	args := w.args
 	if q.Limit > 0 {
 		// A parameter, not a literal: every limit shares one statement text.
 		sqlText += " LIMIT ?"
 		args = append(args, q.Limit)
+	}
+	if r.d.jsonAgg {
+		// The page is chosen first, in a derived table of the same name,
+		// so that the children are aggregated for its rows only, not for
+		// every row the sort reads.
+		sqlText = "SELECT " + imageColumns + ", " + mysqlChildColumns + " FROM (" + sqlText + ") images" + orderBy
 	}
 	return r.queryImages(ctx, run, sqlText, args)
 }
