@@ -2,8 +2,10 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -314,5 +316,46 @@ func TestMySQLDeadlockRetried(t *testing.T) {
 	}
 	if n := d.Pool().DeadlockRetries; n < 1 {
 		t.Errorf("DeadlockRetries = %d, want at least 1", n)
+	}
+}
+
+// TestMySQLChildUpdatesLockOneImage: the statements that change one
+// image's child rows find them through the image_id index, not through an
+// index merge with the deleted index that would lock every live row: the
+// sessions run with index_merge_intersection off, which the optimizer
+// would otherwise choose once many rows are deleted.
+func TestMySQLChildUpdatesLockOneImage(t *testing.T) {
+	d := dbtest.OpenMySQL(t)
+	for range 3 {
+		add(t, d, "p1", domain.VisibilityPrivate, func(m *domain.Meta) { m.Properties = props(10) })
+	}
+	sqlDB, err := d.Gorm().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var sw string
+	if err := conn.QueryRowContext(ctx, "SELECT @@optimizer_switch").Scan(&sw); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sw, "index_merge_intersection=off") {
+		t.Errorf("optimizer_switch = %s, want index_merge_intersection=off", sw)
+	}
+	// id, select_type, table, type, possible_keys, key, key_len, ref, rows, Extra
+	var col [10]sql.NullString
+	dest := make([]any, len(col))
+	for i := range col {
+		dest[i] = &col[i]
+	}
+	row := conn.QueryRowContext(ctx, "EXPLAIN UPDATE image_properties SET deleted = 1 WHERE image_id = 'x' AND +deleted = 0")
+	if err := row.Scan(dest...); err != nil {
+		t.Fatal(err)
+	}
+	if typ, key := col[3].String, col[5].String; typ == "index_merge" || !strings.Contains(key, "image_id") {
+		t.Errorf("the update of one image's properties uses %s on %q, want the image_id index", typ, key)
 	}
 }
