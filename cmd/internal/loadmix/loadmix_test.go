@@ -204,7 +204,7 @@ func TestMixCatchesFaults(t *testing.T) {
 				return true
 			}
 			return false
-		}, "unexpected HTTP 200"},
+		}, "answered a download with 204 and is still there"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(newFake(t, tc.fault).URL)

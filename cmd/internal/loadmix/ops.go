@@ -484,23 +484,41 @@ func (c *client) importDirect(ctx context.Context) {
 
 // download reads the data of an image that has some and checks its
 // length. The image may have been deleted since it was picked: 404, or 204
-// when the delete removed the data between the read of the record and that
-// of the data; a 204 is then checked with a show, which must find the
-// image gone.
+// when a delete removed the data between the read of the record and that
+// of the data. A 204 is checked with shows, which must find the image gone
+// within the bound (the delete marks the record after removing the data).
 func (c *client) download(ctx context.Context) {
 	im, ok := c.r.pick(c.rng, true)
 	if !ok {
 		return
 	}
-	a := c.call(ctx, "download", c.r.cfg.Owner, http.MethodGet, "/v2/images/"+im.id+"/file", "", nil,
+	owner := c.r.cfg.Owner
+	a := c.call(ctx, "download", owner, http.MethodGet, "/v2/images/"+im.id+"/file", "", nil,
 		[]int{http.StatusOK}, []int{http.StatusNotFound, http.StatusNoContent}, func(a answer) error {
 			if int64(len(a.body)) != im.size {
 				return fmt.Errorf("%d bytes, want %d", len(a.body), im.size)
 			}
 			return nil
 		})
-	if a.status == http.StatusNoContent {
-		c.call(ctx, "download-gone", c.r.cfg.Owner, http.MethodGet, "/v2/images/"+im.id, "", nil,
-			[]int{http.StatusNotFound}, nil, nil)
+	if a.status != http.StatusNoContent {
+		return
+	}
+	start := time.Now()
+	for {
+		g := c.call(ctx, "download-gone", owner, http.MethodGet, "/v2/images/"+im.id, "", nil,
+			[]int{http.StatusNotFound}, []int{http.StatusOK}, nil)
+		if g.status != http.StatusOK {
+			return
+		}
+		if waited := time.Since(start); waited > c.r.cfg.Bound {
+			c.r.recordWait("download-gone", waited, fmt.Errorf("image %s answered a download with 204 and is still there %v later",
+				im.id, waited.Round(time.Millisecond)))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
