@@ -186,8 +186,8 @@ flavor = trusted-auth
 	got := mix.Run(ctx)
 	report(t, "mix", got)
 	checkPhase(t, "mix", got, p, logPath)
-	if t.Failed() {
-		return // a server that failed the mix would fail the population for the same reason
+	if all := got.Total(); all.Latency.Max() >= concBound {
+		return // a server that stopped answering would not answer the population either
 	}
 	checkMix(t, got)
 
