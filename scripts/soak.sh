@@ -25,7 +25,8 @@
 #   SOAK_CLIENTS    clients at once (default 16)
 #   SOAK_POPULATE   images made before the mix (default 2000; 0: none)
 #   SOAK_POOL_SIZE  [database] max_pool_size of the server (default: unset, 5)
-#   SOAK_DB         MariaDB database, dropped and created (default glance_soak)
+#   SOAK_DB         MariaDB database, dropped and created (default glance_soak);
+#                   it is left in place afterwards for inspection
 #   SOAK_MYSQL      user@host[:port] of the MariaDB server (default root@127.0.0.1)
 #   SOAK_OUT        where the report and the server's log are kept
 #                   (default /var/tmp/glance-soak-results)
