@@ -61,6 +61,10 @@ e2e-mysql: ## The end-to-end suite (without the CLI test) on the local MariaDB
 	mariadb -h127.0.0.1 -uroot -e 'DROP DATABASE IF EXISTS glance_e2e'
 	GLANCE_E2E_MYSQL_DSN='mysql+pymysql://root@127.0.0.1/glance_e2e' $(GO) test -count=1 -short ./cmd/glance-api/internal/e2e/
 
+.PHONY: test-concurrency
+test-concurrency: ## The concurrency test alone: 16 clients against a -race build, on SQLite and (with GLANCE_TEST_MYSQL_DSN) MariaDB
+	$(GO) test -count=1 -v -run '^TestConcurrency$$' ./cmd/glance-api/internal/e2e/
+
 .PHONY: race
 race: ## Run the tests with the race detector (needs cgo)
 	CGO_ENABLED=1 $(GO) test -race -short ./...
@@ -88,6 +92,13 @@ lint: ## gofmt, go vet, staticcheck and the import-boundary check
 .PHONY: bench
 bench: build ## Start the server on a scratch directory and drive it with cmd/glance-bench
 	scripts/bench.sh glance-go
+
+SOAK_DURATION ?= 10m
+
+.PHONY: soak
+soak: build ## Run the server on a fresh MariaDB database under 16 clients' mix of writes and reads for SOAK_DURATION (default 10m); per-minute figures and a verdict on growth
+	scripts/ensure-mariadb.sh
+	SOAK_DURATION=$(SOAK_DURATION) scripts/soak.sh
 
 .PHONY: bench-reference
 bench-reference: ## The same load against Debian's Glance 25.1 (installed and started when missing)

@@ -11,6 +11,12 @@
 //	             [-upload-size 1GiB] [-concurrent 8 -concurrent-size 128MiB]
 //	             [-skip list25,upload] [-duration 10s] [-max-ops 300]
 //	             [-pid N] [-json] [-json-out FILE] [-keep] [-cleanup]
+//	glance-bench soak [-duration 10m] [-clients 16] [-populate 2000] ...
+//
+// The soak subcommand runs many clients at once, each a mix of every kind
+// of write and read (cmd/internal/loadmix), for a fixed time, and reports
+// throughput, latency percentiles, errors and the server's goroutines and
+// memory minute by minute, with a verdict on their growth.
 //
 // Identity headers (X-Identity-Status: Confirmed, X-Project-Id, X-User-Id,
 // X-Roles) are sent with every request; servers without authentication
@@ -34,6 +40,9 @@ import (
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == serveFileCmd {
 		os.Exit(serveFile(os.Args[2], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) >= 2 && os.Args[1] == soakCmd {
+		os.Exit(soak(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
