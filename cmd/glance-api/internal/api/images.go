@@ -34,6 +34,10 @@ func readJSON(r *http.Request) (any, error) {
 		return nil, explain(http.StatusRequestEntityTooLarge, "The request body is too large.")
 	}
 	v, err := decodeOrdered(data)
+	var limit *jsonLimitError
+	if errors.As(err, &limit) {
+		return nil, badRequest("Malformed JSON in request body: %s", limit.what)
+	}
 	if err != nil {
 		return nil, badRequest("Malformed JSON in request body.")
 	}

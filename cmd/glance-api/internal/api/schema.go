@@ -54,11 +54,27 @@ func (o *object) set(key string, val any) {
 	*o = append(*o, member{key, val})
 }
 
-// decodeOrdered parses JSON keeping object key order; numbers stay json.Number.
+// Bounds of a JSON request body beyond its size (maxJSONBody). No body of
+// the Image API nests deeper than a few levels, nor has that many values.
+const (
+	maxJSONDepth  = 32
+	maxJSONValues = 100_000
+)
+
+// jsonLimitError is a body that passes a bound of decodeOrdered.
+type jsonLimitError struct{ what string }
+
+func (e *jsonLimitError) Error() string { return e.what }
+
+// decodeOrdered parses JSON keeping object key order; numbers stay
+// json.Number. Its work is linear in the body: nesting deeper than
+// maxJSONDepth or more than maxJSONValues values are refused with a
+// *jsonLimitError.
 func decodeOrdered(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	v, err := decodeValue(dec)
+	values := 0
+	v, err := decodeValue(dec, 0, &values)
 	if err != nil {
 		return nil, err
 	}
@@ -68,44 +84,69 @@ func decodeOrdered(data []byte) (any, error) {
 	return v, nil
 }
 
-func decodeValue(dec *json.Decoder) (any, error) {
+func decodeValue(dec *json.Decoder, depth int, values *int) (any, error) {
+	if *values++; *values > maxJSONValues {
+		return nil, &jsonLimitError{fmt.Sprintf("The JSON body has more than %d values.", maxJSONValues)}
+	}
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, err
 	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			o := object{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				v, err := decodeValue(dec)
-				if err != nil {
-					return nil, err
-				}
-				o.set(kt.(string), v)
-			}
-			_, err := dec.Token()
-			return o, err
-		case '[':
-			a := []any{}
-			for dec.More() {
-				v, err := decodeValue(dec)
-				if err != nil {
-					return nil, err
-				}
-				a = append(a, v)
-			}
-			_, err := dec.Token()
-			return a, err
-		}
-		return nil, fmt.Errorf("unexpected %v", t)
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return tok, nil
 	}
-	return tok, nil
+	if depth >= maxJSONDepth {
+		return nil, &jsonLimitError{fmt.Sprintf("The JSON body nests deeper than %d levels.", maxJSONDepth)}
+	}
+	switch d {
+	case '{':
+		o := object{}
+		// A later duplicate key replaces the earlier value in place, as
+		// set does, found through an index rather than a scan.
+		var index map[string]int
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			v, err := decodeValue(dec, depth+1, values)
+			if err != nil {
+				return nil, err
+			}
+			k := kt.(string)
+			if index == nil && len(o) >= 8 {
+				index = make(map[string]int, 2*len(o))
+				for i, m := range o {
+					index[m.key] = i
+				}
+			}
+			if index != nil {
+				if i, dup := index[k]; dup {
+					o[i].val = v
+				} else {
+					index[k] = len(o)
+					o = append(o, member{k, v})
+				}
+				continue
+			}
+			o.set(k, v)
+		}
+		_, err := dec.Token()
+		return o, err
+	case '[':
+		a := []any{}
+		for dec.More() {
+			v, err := decodeValue(dec, depth+1, values)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+		}
+		_, err := dec.Token()
+		return a, err
+	}
+	return nil, fmt.Errorf("unexpected %v", d)
 }
 
 // appendValue writes v as Python's json.dumps would.
