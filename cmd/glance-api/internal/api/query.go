@@ -102,8 +102,30 @@ func badRequest(format string, args ...any) error {
 	return explain(http.StatusBadRequest, format, args...)
 }
 
+// Bounds of a listing's query string. No client lists with more
+// parameters (each filter, tag or sort key is one), nor asks for more
+// values in one in: filter; each becomes a condition of the statement.
+const (
+	maxQueryParams = 100
+	maxInValues    = 1000
+)
+
+// checkQueryCount refuses a query string of more than maxQueryParams
+// parameters before it is parsed.
+func checkQueryCount(raw string) error {
+	if strings.Count(raw, "&") >= maxQueryParams {
+		if len(parseParams(raw)) > maxQueryParams {
+			return badRequest("Too many query parameters: at most %d are accepted.", maxQueryParams)
+		}
+	}
+	return nil
+}
+
 // parseListQuery validates GET /v2/images parameters in Glance's order.
 func (s *server) parseListQuery(raw string) (domain.ListQuery, error) {
+	if err := checkQueryCount(raw); err != nil {
+		return domain.ListQuery{}, err
+	}
 	p := parseParams(raw)
 	q := domain.ListQuery{Limit: s.opts.LimitDefault, MemberStatus: "accepted"}
 	limit, hasLimit := p.pop("limit")
@@ -236,6 +258,9 @@ func columnFilter(key, val string) ([]domain.Filter, bool, error) {
 			vals, err := splitQuoted(threshold)
 			if err != nil {
 				return nil, false, err
+			}
+			if len(vals) > maxInValues {
+				return nil, false, badRequest("Too many values in the \"%s\" filter: at most %d are accepted.", key, maxInValues)
 			}
 			return []domain.Filter{{Field: key, Op: domain.OpIn, Values: vals}}, false, nil
 		case "eq":

@@ -198,6 +198,9 @@ func (s *server) listTasks(c echo.Context) error {
 		return err
 	}
 	raw := c.Request().URL.RawQuery
+	if err := checkQueryCount(raw); err != nil {
+		return err
+	}
 	p := parseParams(raw)
 	q := domain.TaskQuery{Limit: s.opts.LimitDefault}
 	limit, hasLimit := p.pop("limit")
