@@ -573,22 +573,7 @@ func (b *bench) transfer(ctx context.Context, r int) error {
 	if !b.cfg.wants(ScDownload) {
 		return nil
 	}
-	cpu = b.cpuTime()
-	n, _, hdr, took, err := b.c.Download(ctx, id, false)
-	if err != nil {
-		return err
-	}
-	b.cpuPerGB(r, ScDownload, b.cpuTime()-cpu, size)
-	if n != size {
-		return fmt.Errorf("download of %s returned %d bytes, want %d", id, n, size)
-	}
-	if hdr != "" && hdr != sum {
-		return fmt.Errorf("download of %s: Content-MD5 %s, want %s", id, hdr, sum)
-	}
-	v := MBps(size, took)
-	b.rep.set(r, ScDownload, "mb_per_s", "MB/s", v, 1)
-	b.logf("%-10s %s in %.2fs: %.0f MB/s", ScDownload, ByteSize(size), took.Seconds(), v)
-	if err := b.loopbackRound(ctx, r, size, v); err != nil {
+	if err := b.downloads(ctx, r, id, size, sum); err != nil {
 		return err
 	}
 	n, got, _, _, err := b.c.Download(ctx, id, true)
@@ -723,28 +708,6 @@ func Cleanup(ctx context.Context, cfg Config) (int, error) {
 		return 0, errors.New(strings.Join(b.rep.Errors, "; "))
 	}
 	return len(b.deleted), nil
-}
-
-// loopbackRound measures the loopback yardstick right after a download of
-// size bytes at v MB/s, and records both plain servers and the download's
-// share of the faster.
-func (b *bench) loopbackRound(ctx context.Context, r int, size int64, v float64) error {
-	lb, err := newLoopback(size, b.cfg.Yardstick)
-	if err != nil {
-		return fmt.Errorf("loopback yardstick: %w", err)
-	}
-	defer lb.close()
-	sv, cv, err := lb.rates(ctx, b.c, size)
-	if err != nil {
-		return fmt.Errorf("loopback yardstick: %w", err)
-	}
-	lv := max(sv, cv)
-	b.rep.set(r, ScDownload, "loopback_mb_per_s", "MB/s", sv, 1)
-	b.rep.set(r, ScDownload, "loopback_copy_mb_per_s", "MB/s", cv, 1)
-	b.rep.set(r, ScDownload, "share_of_loopback", "%", 100*v/lv, 1)
-	b.logf("%-10s plain servers on loopback: sendfile %.0f MB/s, copy %.0f MB/s; the download ran at %.0f%% of the faster",
-		ScDownload, sv, cv, 100*v/lv)
-	return nil
 }
 
 // showLoad measures how many shows per second the server answers to

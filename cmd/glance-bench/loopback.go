@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -156,22 +155,4 @@ func serveFile(path string, stdout, stderr io.Writer) int {
 func (lb *loopback) close() {
 	lb.stop()
 	os.Remove(lb.path)
-}
-
-// rates downloads the file from each server once to warm the page cache
-// and the connection, then once more timed, and returns the timed speeds
-// in MB/s.
-func (lb *loopback) rates(ctx context.Context, c *Client, size int64) (sendfile, copied float64, err error) {
-	var took [2]time.Duration
-	for i, url := range []string{lb.url, lb.url, lb.url + copySuffix, lb.url + copySuffix} {
-		n, d, err := c.fetch(ctx, url)
-		if err != nil {
-			return 0, 0, err
-		}
-		if n != size {
-			return 0, 0, fmt.Errorf("loopback download from %s returned %d bytes, want %d", url, n, size)
-		}
-		took[i/2] = d
-	}
-	return MBps(size, took[0]), MBps(size, took[1]), nil
 }
