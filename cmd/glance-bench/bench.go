@@ -568,7 +568,7 @@ func (b *bench) transfer(ctx context.Context, r int) error {
 		v := MBps(size, took)
 		b.rep.set(r, ScUpload, "mb_per_s", "MB/s", v, 1)
 		b.logf("%-10s %s in %.2fs: %.0f MB/s", ScUpload, ByteSize(size), took.Seconds(), v)
-		b.cpuPerGB(r, ScUpload, upCPU, size)
+		b.cpuPerGB(r, ScUpload, upCPU, size, 1)
 	}
 	if !b.cfg.wants(ScDownload) {
 		return nil
@@ -769,13 +769,14 @@ func (b *bench) cpuTime() time.Duration {
 	return b.procs.CPUTime()
 }
 
-// cpuPerGB records the server's CPU seconds per GB (10^9 bytes) of a
-// transfer of size bytes that used cpu, when the server's processes are known.
-func (b *bench) cpuPerGB(r int, sc string, cpu time.Duration, size int64) {
+// cpuPerGB records the server's CPU seconds per GB (10^9 bytes) of
+// transfers that moved size bytes in all and used cpu, when the server's
+// processes are known.
+func (b *bench) cpuPerGB(r int, sc string, cpu time.Duration, size int64, transfers int) {
 	if b.procs == nil || size <= 0 {
 		return
 	}
 	v := cpu.Seconds() / (float64(size) / 1e9)
-	b.rep.set(r, sc, "cpu_s_per_gb", "CPU-s/GB", v, 1)
+	b.rep.set(r, sc, "cpu_s_per_gb", "CPU-s/GB", v, transfers)
 	b.logf("%-10s server CPU %.2fs: %.2f CPU-s/GB", sc, cpu.Seconds(), v)
 }

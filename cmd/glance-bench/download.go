@@ -69,7 +69,7 @@ func (b *bench) downloads(ctx context.Context, r int, id string, size int64, sum
 		}
 	}
 	v, sv, cv := Median(rates[0]), Median(rates[1]), Median(rates[2])
-	b.cpuPerGB(r, ScDownload, cpu, downloadTrials*size)
+	b.cpuPerGB(r, ScDownload, cpu, downloadTrials*size, downloadTrials)
 	b.rep.set(r, ScDownload, "mb_per_s", "MB/s", v, downloadTrials)
 	b.rep.set(r, ScDownload, "loopback_mb_per_s", "MB/s", sv, downloadTrials)
 	b.rep.set(r, ScDownload, "loopback_copy_mb_per_s", "MB/s", cv, downloadTrials)
