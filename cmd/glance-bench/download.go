@@ -13,8 +13,9 @@ const downloadTrials = 3
 // downloads measures the download of image id (size bytes, md5 sum)
 // against the loopback yardstick. Each of the image, the plain sendfile
 // server and the plain copying server is read once untimed, then the three
-// are read in turn downloadTrials times, timed, so that a slow stretch of a
-// shared machine weighs on all three alike. The client is the one every
+// are read in turn downloadTrials times, timed, each trial starting with
+// another of them, so that a slow stretch of a shared machine weighs on
+// all three alike. The client is the one every
 // download uses: net/http's Transport with a 256 KiB read buffer, the body
 // read 1 MiB at a time into one buffer and discarded.
 func (b *bench) downloads(ctx context.Context, r int, id string, size int64, sum string) error {
@@ -55,8 +56,12 @@ func (b *bench) downloads(ctx context.Context, r int, id string, size int64, sum
 	}
 	var rates [3][]float64
 	var cpu time.Duration
-	for range downloadTrials {
-		for k, read := range reads {
+	for t := range downloadTrials {
+		// Each trial starts with another of the three, so that none is
+		// always read right after the same other one.
+		for j := range reads {
+			k := (t + j) % len(reads)
+			read := reads[k]
 			c0 := b.cpuTime()
 			took, err := read()
 			if err != nil {
