@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -85,9 +86,11 @@ type Config struct {
 	MetadataFile string
 	// Download is filesystem_store_download, glance-go's own: how Get's
 	// reader writes itself to a connection, DownloadSendfile,
-	// DownloadCopy or DownloadAuto. Empty means DownloadSendfile;
-	// ConfigFromOptions defaults to DownloadAuto.
+	// DownloadCopy or DownloadAuto. Empty means DownloadAuto.
 	Download string
+	// Logger receives the outcome of DownloadAuto's measurement, when this
+	// driver is the one that starts it; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Driver stores image data as files in one or several directories.
@@ -133,7 +136,7 @@ func New(cfg Config) (*Driver, error) {
 	d := &Driver{dirs: map[string]bool{}, perm: cfg.FilePerm, chunk: cfg.ChunkSize, thin: cfg.ThinProvisioning, freeSpace: freeSpace,
 		download: cfg.Download}
 	if d.download == "" {
-		d.download = DownloadSendfile
+		d.download = DownloadAuto
 	}
 	if d.chunk == 0 {
 		d.chunk = DefaultChunkSize
@@ -170,7 +173,11 @@ func New(cfg Config) (*Driver, error) {
 		d.meta = m
 	}
 	if d.download == DownloadAuto {
-		startCalibration()
+		log := cfg.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		startCalibration(log)
 	}
 	return d, nil
 }
