@@ -55,18 +55,19 @@ const (
 )
 
 // calib is the process's one measurement.
-var calib struct {
-	once   sync.Once
-	done   chan struct{}
-	copy   atomic.Bool
-	result Calibration // set before done is closed
-}
+var calib = struct {
+	once    sync.Once
+	started atomic.Bool
+	done    chan struct{}
+	copy    atomic.Bool
+	result  Calibration // set before done is closed
+}{done: make(chan struct{})}
 
 // startCalibration measures the two ways in the background, once per
 // process, and reports the outcome to log.
 func startCalibration(log *slog.Logger) {
 	calib.once.Do(func() {
-		calib.done = make(chan struct{})
+		calib.started.Store(true)
 		go func() {
 			c := Calibrate(os.TempDir())
 			calib.result = c
@@ -89,7 +90,7 @@ func startCalibration(log *slog.Logger) {
 // Calibrated returns the measurement of DownloadAuto once it has ended; ok
 // is false while it runs or when no store asked for it.
 func Calibrated() (c Calibration, ok bool) {
-	if calib.done == nil {
+	if !calib.started.Load() {
 		return Calibration{}, false
 	}
 	select {
@@ -103,7 +104,7 @@ func Calibrated() (c Calibration, ok bool) {
 // WaitCalibrated waits up to d for the measurement of DownloadAuto and
 // returns it; ok is false if it has not ended by then or was never started.
 func WaitCalibrated(d time.Duration) (c Calibration, ok bool) {
-	if calib.done == nil {
+	if !calib.started.Load() {
 		return Calibration{}, false
 	}
 	select {
