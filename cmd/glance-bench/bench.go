@@ -171,6 +171,7 @@ type bench struct {
 	rep   *Report
 	seeds []string         // ids of the seeded images
 	now   func() time.Time // the loops' clock; nil is time.Now
+	procs *RSSSampler      // the server's processes, with -pid; else nil
 
 	mu      sync.Mutex
 	made    map[string]bool // images made and not yet deleted
@@ -228,7 +229,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			fmt.Fprintf(cfg.Log, "glance-bench: this machine hashes md5 at %.0f MB/s and sha512 at %.0f MB/s on one core\n", b.MD5MBps, b.SHA512MBps)
 		}
 	}
-	b := &bench{cfg: cfg, c: c, rep: rep, made: map[string]bool{}}
+	b := &bench{cfg: cfg, c: c, rep: rep, made: map[string]bool{}, procs: sampler}
 	if sampler != nil {
 		sampler.Start(100 * time.Millisecond)
 	}
@@ -553,10 +554,12 @@ func (b *bench) transfer(ctx context.Context, r int) error {
 		return err
 	}
 	defer b.drop(ctx, id)
+	cpu := b.cpuTime()
 	took, err := b.c.Upload(ctx, id, seed, size, b.cfg.Chunked)
 	if err != nil {
 		return err
 	}
+	upCPU := b.cpuTime() - cpu
 	sum, err := b.checkData(ctx, id, seed, size)
 	if err != nil {
 		return err
@@ -565,24 +568,12 @@ func (b *bench) transfer(ctx context.Context, r int) error {
 		v := MBps(size, took)
 		b.rep.set(r, ScUpload, "mb_per_s", "MB/s", v, 1)
 		b.logf("%-10s %s in %.2fs: %.0f MB/s", ScUpload, ByteSize(size), took.Seconds(), v)
+		b.cpuPerGB(r, ScUpload, upCPU, size, 1)
 	}
 	if !b.cfg.wants(ScDownload) {
 		return nil
 	}
-	n, _, hdr, took, err := b.c.Download(ctx, id, false)
-	if err != nil {
-		return err
-	}
-	if n != size {
-		return fmt.Errorf("download of %s returned %d bytes, want %d", id, n, size)
-	}
-	if hdr != "" && hdr != sum {
-		return fmt.Errorf("download of %s: Content-MD5 %s, want %s", id, hdr, sum)
-	}
-	v := MBps(size, took)
-	b.rep.set(r, ScDownload, "mb_per_s", "MB/s", v, 1)
-	b.logf("%-10s %s in %.2fs: %.0f MB/s", ScDownload, ByteSize(size), took.Seconds(), v)
-	if err := b.loopbackRound(ctx, r, size, v); err != nil {
+	if err := b.downloads(ctx, r, id, size, sum); err != nil {
 		return err
 	}
 	n, got, _, _, err := b.c.Download(ctx, id, true)
@@ -719,24 +710,6 @@ func Cleanup(ctx context.Context, cfg Config) (int, error) {
 	return len(b.deleted), nil
 }
 
-// loopbackRound measures the loopback yardstick right after a download of
-// size bytes at v MB/s, and records it and the download's share of it.
-func (b *bench) loopbackRound(ctx context.Context, r int, size int64, v float64) error {
-	lb, err := newLoopback(size, b.cfg.Yardstick)
-	if err != nil {
-		return fmt.Errorf("loopback yardstick: %w", err)
-	}
-	defer lb.close()
-	lv, err := lb.rate(ctx, b.c, size)
-	if err != nil {
-		return fmt.Errorf("loopback yardstick: %w", err)
-	}
-	b.rep.set(r, ScDownload, "loopback_mb_per_s", "MB/s", lv, 1)
-	b.rep.set(r, ScDownload, "share_of_loopback", "%", 100*v/lv, 1)
-	b.logf("%-10s plain loopback file server: %.0f MB/s; the download ran at %.0f%% of it", ScDownload, lv, 100*v/lv)
-	return nil
-}
-
 // showLoad measures how many shows per second the server answers to
 // Concurrent clients at once, each on its own kept-alive connection, for
 // Duration or until each has made ten times MaxOps requests.
@@ -785,4 +758,25 @@ func (b *bench) showLoad(ctx context.Context, r int) error {
 	b.rep.set(r, ScShowLoad, "ops_per_s", "ops/s", v, int(total.Load()))
 	b.logf("%-10s %d clients, n=%d: %.0f ops/s", ScShowLoad, n, total.Load(), v)
 	return nil
+}
+
+// cpuTime returns the CPU time the server's processes have used so far,
+// or 0 without -pid.
+func (b *bench) cpuTime() time.Duration {
+	if b.procs == nil {
+		return 0
+	}
+	return b.procs.CPUTime()
+}
+
+// cpuPerGB records the server's CPU seconds per GB (10^9 bytes) of
+// transfers that moved size bytes in all and used cpu, when the server's
+// processes are known.
+func (b *bench) cpuPerGB(r int, sc string, cpu time.Duration, size int64, transfers int) {
+	if b.procs == nil || size <= 0 {
+		return
+	}
+	v := cpu.Seconds() / (float64(size) / 1e9)
+	b.rep.set(r, sc, "cpu_s_per_gb", "CPU-s/GB", v, transfers)
+	b.logf("%-10s server CPU %.2fs: %.2f CPU-s/GB", sc, cpu.Seconds(), v)
 }

@@ -148,7 +148,8 @@ func TestPercentileAndMedian(t *testing.T) {
 }
 
 // TestRSSSamplerSumsTheTree builds a fake /proc with a parent, its worker
-// and an unrelated process, and checks that only the first two are summed.
+// and an unrelated process, and checks that only the first two are summed,
+// for memory and for CPU time.
 func TestRSSSamplerSumsTheTree(t *testing.T) {
 	proc := t.TempDir()
 	write := func(pid, ppid string, rssKB, hwmKB string) {
@@ -156,7 +157,8 @@ func TestRSSSamplerSumsTheTree(t *testing.T) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		stat := pid + " (glance api) S " + ppid + " 1 1 0\n"
+		// utime 150 and stime 50 ticks (of 1/100 s) for each process.
+		stat := pid + " (glance api) S " + ppid + " 1 1 0 -1 4194560 10 0 0 0 150 50 0 0\n"
 		status := "Name:\tx\nVmHWM:\t" + hwmKB + " kB\nVmRSS:\t" + rssKB + " kB\n"
 		if err := os.WriteFile(filepath.Join(d, "stat"), []byte(stat), 0o644); err != nil {
 			t.Fatal(err)
@@ -178,6 +180,9 @@ func TestRSSSamplerSumsTheTree(t *testing.T) {
 	rss, hwm, n := s.Peak()
 	if rss != 3000<<10 || hwm != 4000<<10 || n != 2 {
 		t.Errorf("peak rss %d, hwm %d, %d processes; want %d, %d, 2", rss, hwm, n, 3000<<10, 4000<<10)
+	}
+	if got, want := s.CPUTime(), 4*time.Second; got != want {
+		t.Errorf("CPUTime = %s, want %s", got, want)
 	}
 	if _, err := newRSSSampler(proc, []int{300}); err == nil {
 		t.Error("a missing pid was accepted")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -17,17 +17,26 @@ import (
 // serveFileCmd is the hidden command that serves the yardstick file.
 const serveFileCmd = "serve-file"
 
-// loopback is the yardstick of the download scenario: a plain net/http
-// file server on 127.0.0.1 serving a file of the same size from the page
-// cache with the kernel's zero-copy path, in a process of its own as the
-// server under test is. Reading from it with the client that downloads
-// images gives the speed of loopback on this machine, against which an
-// image download is compared.
+// loopback is the yardstick of the download scenario: two plain net/http
+// servers on 127.0.0.1 serving a file of the same size from the page
+// cache, in a process of their own as the server under test is. One is
+// http.ServeFile, which sends the file with sendfile(2); the other copies
+// it through user space (io.CopyBuffer with a 1 MiB buffer, into a writer
+// that hides the connection's ReadFrom, so sendfile is not used). Which is
+// faster depends on the machine. Reading from them with the client that
+// downloads images gives the speed of loopback on this machine, against
+// which an image download is compared.
 type loopback struct {
-	url  string
+	url  string // the sendfile server; url + copySuffix the copying one
 	path string
 	stop func()
 }
+
+// copySuffix turns the sendfile server's URL into the copying one's.
+const copySuffix = "-copy"
+
+// copyBuffer is the copying server's buffer.
+const copyBuffer = 1 << 20
 
 // newLoopback writes size bytes of data to a temporary file and serves it,
 // from a "glance-bench serve-file" child process when exe is set, in this
@@ -95,12 +104,10 @@ func startFileServer(path string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.ServeFile(w, r, path)
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/data", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) })
+	mux.HandleFunc("/data"+copySuffix, func(w http.ResponseWriter, r *http.Request) { copyFile(w, path) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			fmt.Fprintln(os.Stderr, "glance-bench: loopback server:", err)
@@ -108,6 +115,27 @@ func startFileServer(path string) (string, func(), error) {
 	}()
 	return "http://" + ln.Addr().String() + "/data", func() { srv.Close() }, nil
 }
+
+// copyFile writes the file at path to w through a 1 MiB buffer.
+func copyFile(w http.ResponseWriter, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+	_, _ = io.CopyBuffer(writerOnly{w}, readerOnly{f}, make([]byte, copyBuffer))
+}
+
+// writerOnly hides a writer's ReadFrom, so copies use the given buffer.
+type writerOnly struct{ io.Writer }
 
 // serveFile is the "serve-file PATH" command: it serves the file, prints
 // its URL on stdout and exits when its standard input is closed.
@@ -127,21 +155,4 @@ func serveFile(path string, stdout, stderr io.Writer) int {
 func (lb *loopback) close() {
 	lb.stop()
 	os.Remove(lb.path)
-}
-
-// rate downloads the file once to warm the page cache, then once more
-// timed, and returns the timed speed in MB/s.
-func (lb *loopback) rate(ctx context.Context, c *Client, size int64) (float64, error) {
-	var took time.Duration
-	for range 2 {
-		n, d, err := c.fetch(ctx, lb.url)
-		if err != nil {
-			return 0, err
-		}
-		if n != size {
-			return 0, fmt.Errorf("loopback download returned %d bytes, want %d", n, size)
-		}
-		took = d
-	}
-	return MBps(size, took), nil
 }

@@ -24,9 +24,12 @@ var labels = []struct{ scenario, metric, text string }{
 	{ScList1000, "p50_ms", "list 1000 p50"},
 	{ScList1000, "p99_ms", "list 1000 p99"},
 	{ScUpload, "mb_per_s", "upload"},
+	{ScUpload, "cpu_s_per_gb", "upload, server CPU per GB"},
 	{ScDownload, "mb_per_s", "download"},
-	{ScDownload, "loopback_mb_per_s", "loopback file server (yardstick)"},
-	{ScDownload, "share_of_loopback", "download / loopback"},
+	{ScDownload, "cpu_s_per_gb", "download, server CPU per GB"},
+	{ScDownload, "loopback_mb_per_s", "plain sendfile server (yardstick)"},
+	{ScDownload, "loopback_copy_mb_per_s", "plain 1 MiB copy server (yardstick)"},
+	{ScDownload, "share_of_loopback", "download / faster plain server"},
 	{ScConcurrent, "mb_per_s", "concurrent uploads (aggregate)"},
 }
 

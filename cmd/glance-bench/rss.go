@@ -176,3 +176,35 @@ func kB(line string) int64 {
 	}
 	return v << 10
 }
+
+// clockTicks is USER_HZ, the unit of the CPU times in /proc/PID/stat: 100
+// on every Linux architecture this runs on.
+const clockTicks = 100
+
+// CPUTime returns the user and system CPU time used so far by the roots
+// still alive and their descendants (/proc/PID/stat utime + stime). A
+// process that has ended no longer counts.
+func (s *RSSSampler) CPUTime() time.Duration {
+	var ticks int64
+	for _, p := range s.tree() {
+		b, err := os.ReadFile(filepath.Join(s.proc, strconv.Itoa(p), "stat"))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		// After the command: state, ppid, ..., utime (11th), stime (12th).
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, err1 := strconv.ParseInt(f[11], 10, 64)
+		st, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 == nil && err2 == nil {
+			ticks += u + st
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}

@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -83,6 +84,13 @@ type Config struct {
 	// list of them, each with string "id" and "mountpoint"; the one whose
 	// mountpoint starts the file's path is the location metadata.
 	MetadataFile string
+	// Download is filesystem_store_download, glance-go's own: how Get's
+	// reader writes itself to a connection, DownloadSendfile,
+	// DownloadCopy or DownloadAuto. Empty means DownloadAuto.
+	Download string
+	// Logger receives the outcome of DownloadAuto's measurement, when this
+	// driver is the one that starts it; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Driver stores image data as files in one or several directories.
@@ -95,6 +103,8 @@ type Driver struct {
 	thin  bool
 	zeros []byte // a chunk of zeros, with thin provisioning
 	meta  []map[string]any
+	// download is Config.Download, never empty.
+	download string
 
 	// freeSpace reports the bytes an unprivileged user may still write
 	// under dir; a variable for tests.
@@ -120,8 +130,14 @@ func New(cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("stores/file: invalid chunk size %d", cfg.ChunkSize)
 	case cfg.FilePerm != 0 && (cfg.FilePerm&^os.ModePerm != 0 || cfg.FilePerm&0o400 == 0):
 		return nil, fmt.Errorf("stores/file: invalid filesystem_store_file_perm %o: the owner must be able to read image files", cfg.FilePerm)
+	case !validDownload(cfg.Download):
+		return nil, fmt.Errorf("stores/file: invalid filesystem_store_download %q: want auto, sendfile or copy", cfg.Download)
 	}
-	d := &Driver{dirs: map[string]bool{}, perm: cfg.FilePerm, chunk: cfg.ChunkSize, thin: cfg.ThinProvisioning, freeSpace: freeSpace}
+	d := &Driver{dirs: map[string]bool{}, perm: cfg.FilePerm, chunk: cfg.ChunkSize, thin: cfg.ThinProvisioning, freeSpace: freeSpace,
+		download: cfg.Download}
+	if d.download == "" {
+		d.download = DownloadAuto
+	}
 	if d.chunk == 0 {
 		d.chunk = DefaultChunkSize
 	}
@@ -156,7 +172,22 @@ func New(cfg Config) (*Driver, error) {
 		}
 		d.meta = m
 	}
+	if d.download == DownloadAuto {
+		log := cfg.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		startCalibration(log)
+	}
 	return d, nil
+}
+
+func validDownload(s string) bool {
+	switch s {
+	case "", DownloadAuto, DownloadSendfile, DownloadCopy:
+		return true
+	}
+	return false
 }
 
 // parseDataDirs reads filesystem_store_datadirs into priority tiers. A
@@ -292,6 +323,10 @@ func ConfigFromOptions(o *stores.Options) Config {
 		ChunkSize:        o.Int("filesystem_store_chunk_size", DefaultChunkSize),
 		ThinProvisioning: o.Bool("filesystem_thin_provisioning", false),
 		MetadataFile:     o.String("filesystem_store_metadata_file", ""),
+		Download:         o.String("filesystem_store_download", DownloadAuto),
+	}
+	if cfg.Download == "" || !validDownload(cfg.Download) {
+		o.Fail("filesystem_store_download", "must be auto, sendfile or copy")
 	}
 	if len(cfg.DataDirs) > 0 && !o.Has("filesystem_store_datadir") {
 		cfg.DataDir = ""
@@ -601,8 +636,11 @@ func classify(err error) error {
 }
 
 // Get implements stores.Driver. The reader it returns implements
-// io.WriterTo: io.Copy into an http.ResponseWriter hands the open file to
-// the connection, which can send it with sendfile(2).
+// io.WriterTo: io.Copy into an http.ResponseWriter either hands the open
+// file to the connection, which can send it with sendfile(2), or writes
+// the file through a buffer of CopyBufferSize bytes, as the driver's
+// Download option says (with DownloadAuto, as the process's measurement
+// found faster).
 func (d *Driver) Get(ctx context.Context, url string, off, n int64) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -637,23 +675,29 @@ func (d *Driver) Get(ctx context.Context, url string, off, n int64) (io.ReadClos
 			return nil, err
 		}
 	}
-	return &reader{f: f, lr: io.LimitedReader{R: f, N: n}}, nil
+	return &reader{f: f, lr: io.LimitedReader{R: f, N: n}, copy: d.copies()}, nil
 }
 
 // reader reads one section of an open image file.
 type reader struct {
-	f  *os.File
-	lr io.LimitedReader // R is f, positioned at the section's start
+	f    *os.File
+	lr   io.LimitedReader // R is f, positioned at the section's start
+	copy bool             // WriteTo copies through a buffer instead of handing over the file
 }
 
 var _ io.WriterTo = (*reader)(nil)
 
 func (r *reader) Read(p []byte) (int, error) { return r.lr.Read(p) }
 
-// WriteTo copies the rest of the section to w, giving w's ReadFrom, when it
-// has one, an *io.LimitedReader of the *os.File: what net/http and the
-// net package need to use sendfile(2).
-func (r *reader) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, &r.lr) }
+// WriteTo copies the rest of the section to w. Unless the reader copies,
+// it gives w's ReadFrom, when it has one, an *io.LimitedReader of the
+// *os.File: what net/http and the net package need to use sendfile(2).
+func (r *reader) WriteTo(w io.Writer) (int64, error) {
+	if r.copy {
+		return r.copyTo(w)
+	}
+	return io.Copy(w, &r.lr)
+}
 
 func (r *reader) Close() error { return r.f.Close() }
 

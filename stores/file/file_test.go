@@ -60,6 +60,7 @@ func TestConformance(t *testing.T) {
 		{"small chunks", func(t *testing.T) file.Config { return file.Config{ChunkSize: 4096} }},
 		{"thin provisioning", func(t *testing.T) file.Config { return file.Config{ChunkSize: 4096, ThinProvisioning: true} }},
 		{"file perm", func(t *testing.T) file.Config { return file.Config{ChunkSize: 4096, FilePerm: 0o640} }},
+		{"copy downloads", func(t *testing.T) file.Config { return file.Config{Download: file.DownloadCopy} }},
 		{"several directories", func(t *testing.T) file.Config {
 			tmp := t.TempDir()
 			return file.Config{ChunkSize: 4096, DataDirs: []string{tmp + "/a:1", tmp + "/b:2", tmp + "/c:2"}}
@@ -162,6 +163,7 @@ func TestNewRefuses(t *testing.T) {
 		{"perm without owner read", file.Config{DataDir: tmp, FilePerm: 0o240}, "owner"},
 		{"negative chunk", file.Config{DataDir: tmp, ChunkSize: -1}, "chunk size"},
 		{"missing metadata file", file.Config{DataDir: tmp, MetadataFile: tmp + "/none.json"}, "cannot be read"},
+		{"unknown download", file.Config{DataDir: tmp, Download: "splice"}, "filesystem_store_download"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -379,6 +381,12 @@ func TestOptions(t *testing.T) {
 			"not a boolean"},
 		{"bad weight", map[string]string{"filesystem_store_datadir": tmp, "weight": "heavy"}, nil, nil, nil,
 			`[cheap] weight = "heavy": not an integer`},
+		{"download copy", map[string]string{"filesystem_store_datadir": tmp, "filesystem_store_download": "copy"}, nil, nil,
+			map[string]any{"data_dir": tmp, "chunk_size": 65536, "thin_provisioning": false}, ""},
+		{"bad download", map[string]string{"filesystem_store_datadir": tmp, "filesystem_store_download": "splice"}, nil, nil, nil,
+			`[cheap] filesystem_store_download = "splice": must be auto, sendfile or copy`},
+		{"empty download", map[string]string{"filesystem_store_datadir": tmp, "filesystem_store_download": ""}, nil, nil, nil,
+			`filesystem_store_download = "": must be auto, sendfile or copy`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -420,7 +428,7 @@ func (w *spyWriter) ReadFrom(r io.Reader) (int64, error) {
 // TestZeroCopy checks that io.Copy from Get's reader gives the writer an
 // *io.LimitedReader of the *os.File, which net/http turns into sendfile.
 func TestZeroCopy(t *testing.T) {
-	d := newDriver(t, file.Config{})
+	d := newDriver(t, file.Config{Download: file.DownloadSendfile})
 	data := storetest.Pattern(100000)
 	obj, err := d.Put(context.Background(), "img", bytes.NewReader(data), 0)
 	if err != nil {

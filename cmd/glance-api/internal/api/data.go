@@ -194,8 +194,9 @@ func (s *server) download(c echo.Context) error {
 	}
 	c.Response().WriteHeader(status)
 	// The body goes to net/http's own ResponseWriter, not echo's wrapper:
-	// its ReadFrom, given a store reader that writes itself out of a file,
-	// reaches sendfile.
+	// a store reader that writes itself out of a file either hands the file
+	// to its ReadFrom, which reaches sendfile, or writes 1 MiB buffers to it,
+	// whichever the store found faster on this machine.
 	written, err := io.Copy(c.Response().Writer, rc)
 	wroteDirect(c, written)
 	if err != nil {

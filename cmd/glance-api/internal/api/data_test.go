@@ -53,10 +53,10 @@ func (r *spyReader) WriteTo(w io.Writer) (int64, error) {
 }
 
 // newDownloadServer serves the API over the real onion and a file store on
-// a loopback listener.
-func newDownloadServer(t testing.TB) (*httptest.Server, *spyDriver) {
+// a loopback listener; download is the store's filesystem_store_download.
+func newDownloadServer(t testing.TB, download string) (*httptest.Server, *spyDriver) {
 	t.Helper()
-	fs, err := file.New(file.Config{DataDir: t.TempDir()})
+	fs, err := file.New(file.Config{DataDir: t.TempDir(), Download: download})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,9 +117,17 @@ func uploadOver(t testing.TB, srv *httptest.Server, data io.Reader, size int64) 
 
 // TestDownloadWritesFromTheStore checks that a download hands net/http's
 // own ResponseWriter to the store's reader, through every layer of the
-// onion, so that the file store's WriteTo reaches sendfile.
+// onion, so that the file store's WriteTo reaches sendfile, or writes its
+// buffers without a copy more, and that whole and ranged downloads return
+// the right bytes both ways.
 func TestDownloadWritesFromTheStore(t *testing.T) {
-	srv, spy := newDownloadServer(t)
+	for _, download := range []string{file.DownloadSendfile, file.DownloadCopy} {
+		t.Run(download, func(t *testing.T) { testDownloadWritesFromTheStore(t, download) })
+	}
+}
+
+func testDownloadWritesFromTheStore(t *testing.T, download string) {
+	srv, spy := newDownloadServer(t, download)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16+1) // 1 MiB + 16 B
 	id := uploadOver(t, srv, bytes.NewReader(data), int64(len(data)))
 	tests := []struct {
@@ -131,6 +139,7 @@ func TestDownloadWritesFromTheStore(t *testing.T) {
 		{"whole", "", http.StatusOK, data},
 		{"range", "bytes=100-199", http.StatusPartialContent, data[100:200]},
 		{"suffix", "bytes=-10", http.StatusPartialContent, data[len(data)-10:]},
+		{"across the copy buffer", "bytes=1048570-1048589", http.StatusPartialContent, data[1048570:1048590]},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,10 +176,17 @@ func (z *zeros) Read(p []byte) (int, error) {
 }
 
 // BenchmarkDownload256MiB downloads a 256 MiB file-backed image through the
-// API handler and the whole onion over a loopback connection.
+// API handler and the whole onion over a loopback connection, with
+// sendfile and by copying.
 func BenchmarkDownload256MiB(b *testing.B) {
+	for _, download := range []string{file.DownloadSendfile, file.DownloadCopy} {
+		b.Run(download, func(b *testing.B) { benchmarkDownload(b, download) })
+	}
+}
+
+func benchmarkDownload(b *testing.B, download string) {
 	const size = 256 << 20
-	srv, _ := newDownloadServer(b)
+	srv, _ := newDownloadServer(b, download)
 	id := uploadOver(b, srv, &zeros{n: size}, size)
 	url := srv.URL + "/v2/images/" + id + "/file"
 	b.SetBytes(size)
