@@ -114,6 +114,7 @@ func openSingleStore(cfg *config.Config, log *slog.Logger) (*stores.Set, error) 
 				ChunkSize:        sc.FilesystemStoreChunkSize,
 				ThinProvisioning: sc.FilesystemThinProvisioning,
 				MetadataFile:     sc.FilesystemStoreMetadataFile,
+				Download:         sc.FilesystemStoreDownload,
 			})
 		case "http":
 			d, err = httpstore.New(httpstore.Config{

@@ -76,6 +76,15 @@ func TestOpenSingleStoreRefuses(t *testing.T) {
 	if _, err := openStores(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "default_store = swift") {
 		t.Errorf("openStores = %v", err)
 	}
+	// filesystem_store_download reaches the legacy file store.
+	cfg, _ = loadConf(t, "[glance_store]\nfilesystem_store_datadir = $dir/images\nfilesystem_store_download = bogus\n")
+	if _, err := openStores(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "filesystem_store_download") {
+		t.Errorf("openStores with filesystem_store_download = bogus: %v", err)
+	}
+	cfg, _ = loadConf(t, "[glance_store]\nfilesystem_store_datadir = $dir/images\nfilesystem_store_download = copy\n")
+	if _, err := openStores(cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Errorf("openStores with filesystem_store_download = copy: %v", err)
+	}
 }
 
 func TestOpenMultiStore(t *testing.T) {

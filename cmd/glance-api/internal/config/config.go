@@ -132,6 +132,9 @@ type StoreConfig struct {
 	FilesystemStoreDatadirs     []string
 	FilesystemStoreMetadataFile string            // filesystem_store_metadata_file
 	FilesystemThinProvisioning  bool              // filesystem_thin_provisioning
+	// FilesystemStoreDownload is filesystem_store_download (glance-go's
+	// own): auto, sendfile or copy, how downloads leave the file store.
+	FilesystemStoreDownload string
 	HTTPSCACertificatesFile     string            // https_ca_certificates_file
 	HTTPSInsecure               bool              // https_insecure
 	HTTPProxyInformation        map[string]string // http_proxy_information, scheme:proxy

@@ -16,6 +16,7 @@ func init() {
 	options = append(options,
 		option{"glance_store", "filesystem_store_metadata_file", nil, func(c *Config) any { return &c.Store.FilesystemStoreMetadataFile }},
 		option{"glance_store", "filesystem_thin_provisioning", nil, func(c *Config) any { return &c.Store.FilesystemThinProvisioning }},
+		option{"glance_store", "filesystem_store_download", nil, func(c *Config) any { return &c.Store.FilesystemStoreDownload }},
 		option{"glance_store", "https_ca_certificates_file", nil, func(c *Config) any { return &c.Store.HTTPSCACertificatesFile }},
 		option{"glance_store", "https_insecure", nil, func(c *Config) any { return &c.Store.HTTPSInsecure }},
 		option{"glance_store", "http_proxy_information", nil, func(c *Config) any { return &c.Store.HTTPProxyInformation }},
