@@ -130,14 +130,14 @@ type StoreConfig struct {
 	// entries from every assignment in every file (a multi-valued option).
 	// When it is set, FilesystemStoreDatadir is empty.
 	FilesystemStoreDatadirs     []string
-	FilesystemStoreMetadataFile string            // filesystem_store_metadata_file
-	FilesystemThinProvisioning  bool              // filesystem_thin_provisioning
+	FilesystemStoreMetadataFile string // filesystem_store_metadata_file
+	FilesystemThinProvisioning  bool   // filesystem_thin_provisioning
 	// FilesystemStoreDownload is filesystem_store_download (glance-go's
 	// own): auto, sendfile or copy, how downloads leave the file store.
 	FilesystemStoreDownload string
-	HTTPSCACertificatesFile     string            // https_ca_certificates_file
-	HTTPSInsecure               bool              // https_insecure
-	HTTPProxyInformation        map[string]string // http_proxy_information, scheme:proxy
+	HTTPSCACertificatesFile string            // https_ca_certificates_file
+	HTTPSInsecure           bool              // https_insecure
+	HTTPProxyInformation    map[string]string // http_proxy_information, scheme:proxy
 	// HTTPStoreTimeout is http_store_timeout (glance-go's own), seconds to
 	// wait for an http location's server to connect and answer; 0 waits
 	// for ever.
