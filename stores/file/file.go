@@ -544,7 +544,12 @@ func (d *Driver) copyChunks(w *sizedWriter, r io.Reader) error {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		k, rerr := io.ReadFull(r, buf)
+		k, rerr := stores.Fill(r, buf)
+		if rerr != nil && rerr != io.EOF {
+			// The source failed: that is the cause, whatever a write of
+			// what it gave would say (a client cut off also ends ctx).
+			return rerr
+		}
 		if k > 0 {
 			var err error
 			hole = d.thin && bytes.Equal(buf[:k], d.zeros[:k])
@@ -557,11 +562,8 @@ func (d *Driver) copyChunks(w *sizedWriter, r io.Reader) error {
 				return err
 			}
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		if rerr == io.EOF {
 			break
-		}
-		if rerr != nil {
-			return rerr
 		}
 	}
 	if hole {

@@ -711,7 +711,13 @@ func (d *Driver) write(ctx context.Context, w *writer, r io.Reader, size int64) 
 		if err != nil {
 			return written, mapErr(err, "writing")
 		}
-		n, rerr := io.ReadFull(r, buf)
+		n, rerr := stores.Fill(r, buf)
+		if rerr != nil && rerr != io.EOF {
+			// The source failed: that is the cause, whatever a write of
+			// what it gave would say (a client cut off also ends ctx).
+			w.release(buf)
+			return written, rerr
+		}
 		if n > 0 {
 			if size > 0 && written+int64(n) > size {
 				w.release(buf)
@@ -735,7 +741,7 @@ func (d *Driver) write(ctx context.Context, w *writer, r io.Reader, size int64) 
 			w.release(buf)
 		}
 		switch {
-		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+		case rerr == io.EOF:
 			if err := ctx.Err(); err != nil {
 				return written, err
 			}
@@ -746,8 +752,6 @@ func (d *Driver) write(ctx context.Context, w *writer, r io.Reader, size int64) 
 				return written, mapErr(err, "writing")
 			}
 			return written, nil
-		case rerr != nil:
-			return written, rerr
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 
 	"github.com/glance-go/glance-go/stores"
 )
@@ -326,6 +327,12 @@ func roundTrips(t *testing.T, newDriver func(t *testing.T) stores.Driver) {
 var errBroken = errors.New("storetest: the client went away")
 
 // brokenReader gives n bytes, then errBroken.
+// cutReader yields n bytes, then fails with io.ErrUnexpectedEOF, as the
+// body of an HTTP request cut off does.
+func cutReader(n int) io.Reader {
+	return io.MultiReader(bytes.NewReader(Pattern(n)), iotest.ErrReader(io.ErrUnexpectedEOF))
+}
+
 type brokenReader struct{ n int }
 
 func (b *brokenReader) Read(p []byte) (int, error) {
@@ -374,7 +381,7 @@ func (c *chunkWriter) WriteTo(w io.Writer) (int64, error) {
 	buf := make([]byte, c.chunk)
 	var total int64
 	for {
-		n, err := io.ReadFull(c.r, buf)
+		n, err := stores.Fill(c.r, buf)
 		if n > 0 {
 			k, werr := w.Write(buf[:n])
 			total += int64(k)
@@ -382,7 +389,7 @@ func (c *chunkWriter) WriteTo(w io.Writer) (int64, error) {
 				return total, werr
 			}
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			return total, nil
 		}
 		if err != nil {
@@ -406,6 +413,13 @@ func failedPuts(t *testing.T, newDriver func(t *testing.T) stores.Driver) {
 		{"one byte too many", func(context.CancelFunc) io.Reader { return bytes.NewReader(Pattern(chunk + 1)) }, int64(chunk), false, stores.ErrSizeMismatch},
 		{"reader error", func(context.CancelFunc) io.Reader { return &brokenReader{n: 2*chunk + 10} }, 0, false, errBroken},
 		{"reader error, size known", func(context.CancelFunc) io.Reader { return &brokenReader{n: 10} }, int64(4 * chunk), false, errBroken},
+		// An HTTP body cut off before its end: its reader fails with
+		// io.ErrUnexpectedEOF, which is no end of data.
+		{"stream cut off", func(context.CancelFunc) io.Reader { return cutReader(2*chunk + 10) }, 0, false, io.ErrUnexpectedEOF},
+		{"stream cut off within the first chunk", func(context.CancelFunc) io.Reader { return cutReader(10) }, 0, false, io.ErrUnexpectedEOF},
+		{"stream cut off, chunks written by the reader", func(context.CancelFunc) io.Reader {
+			return &chunkWriter{r: cutReader(2*chunk + 10), chunk: chunk}
+		}, 0, false, io.ErrUnexpectedEOF},
 		{"cancelled during the put", func(c context.CancelFunc) io.Reader {
 			return &cancellingReader{after: chunk + 100, total: 20 * chunk, cancel: c}
 		}, 0, false, context.Canceled},
