@@ -235,18 +235,20 @@ func uploadError(ctx context.Context, id string, err error) error {
 		return de
 	case errors.As(err, &te):
 		return te
+	// The client's faults first: a body cut off before its end also ends
+	// the request's context, and the client is told it sent too little.
+	case errors.Is(err, errRead) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
+		return domain.Errorf(domain.ErrInvalid, "%s", err.Error())
+	case errors.Is(err, stores.ErrSizeMismatch):
+		return domain.Errorf(domain.ErrInvalid, "%s", storeMsg(err))
 	case ctx.Err() != nil:
 		return domain.Errorf(domain.ErrUnavailable, "The upload of image %s was interrupted: %v", id, context.Cause(ctx))
 	case errors.Is(err, stores.ErrFull):
 		return domain.Errorf(domain.ErrOverLimit, "Image storage media is full: %s", storeMsg(err))
 	case errors.Is(err, stores.ErrExists):
 		return domain.Errorf(domain.ErrConflict, "Unable to upload duplicate image data for image %s: %s", id, storeMsg(err))
-	case errors.Is(err, stores.ErrSizeMismatch):
-		return domain.Errorf(domain.ErrInvalid, "%s", storeMsg(err))
 	case errors.Is(err, stores.ErrReadOnly):
 		return domain.Errorf(domain.ErrUnavailable, "Insufficient permissions on image storage media: %s", storeMsg(err))
-	case errors.Is(err, errRead):
-		return domain.Errorf(domain.ErrInvalid, "%s", err.Error())
 	}
 	return domain.Errorf(domain.ErrUnavailable, "Failed to upload image data for image %s due to internal error: %s", id, storeMsg(err))
 }

@@ -36,7 +36,7 @@ func (i *image) Stage(ctx context.Context, r io.Reader, in domain.DataIn) error 
 		return err
 	}
 	stop := i.keepAlive(ctx, m.ID, domain.StatusUploading)
-	obj, err := drv.Put(ctx, m.ID, r, in.Size)
+	obj, err := drv.Put(ctx, m.ID, clientReader{r}, in.Size)
 	stop()
 	if err != nil {
 		if errors.Is(err, stores.ErrExists) {
@@ -61,6 +61,25 @@ func (i *image) Stage(ctx context.Context, r io.Reader, in domain.DataIn) error 
 	}
 	return nil
 }
+
+// clientReader marks the failures of the client's data stream, other than
+// its clean end, as errRead: a stage cut off is the client's fault.
+type clientReader struct{ r io.Reader }
+
+func (c clientReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF && !isDomain(err) {
+		err = &readError{err}
+	}
+	return n, err
+}
+
+// readError is a failure of the client's data stream: errRead, and the
+// stream's own error.
+type readError struct{ err error }
+
+func (e *readError) Error() string   { return errRead.Error() + ": " + e.err.Error() }
+func (e *readError) Unwrap() []error { return []error{errRead, e.err} }
 
 // unstage resets the image in memory to queued, without a size.
 func (i *image) unstage() {

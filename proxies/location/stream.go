@@ -138,7 +138,7 @@ func (t *tee) next() {
 	case err != nil:
 		var werr error = err
 		if !isDomain(err) {
-			werr = fmt.Errorf("%w: %v", errRead, err)
+			werr = &readError{err}
 		}
 		t.srcErr = werr
 	}
