@@ -87,10 +87,6 @@ func HoldWrite(ctx context.Context, d *DB, id string) (release func() error, err
 // preparations under way.
 func SettleStatements(d *DB) { d.stmts.settled() }
 
-// WithoutJSONAggregates makes d read children as a MySQL server without
-// JSON aggregates must, one statement per table.
-func WithoutJSONAggregates(d *DB) { d.jsonAgg = false }
-
 // WriteStatements runs stmts, one after the other, in one write
 // transaction of d.
 func WriteStatements(ctx context.Context, d *DB, stmts ...string) error {

@@ -447,15 +447,6 @@ const savedChildColumns = "(SELECT json_group_array(json_array(p.id, p.name, p.v
 	"(SELECT json_group_array(json_array(l.id, l.value, l.meta_data, l.status)) FROM image_locations l" +
 	" WHERE l.image_id = images.id AND +l.deleted = 0)"
 
-// mysqlSavedChildColumns are savedChildColumns for MySQL and MariaDB.
-// The child rows are read, not locked: every change to them locks the
-// image row first.
-const mysqlSavedChildColumns = "(SELECT JSON_ARRAYAGG(JSON_ARRAY(p.id, p.name, p.value, p.deleted)) FROM image_properties p" +
-	" WHERE p.image_id = images.id), " +
-	"(SELECT JSON_ARRAYAGG(t.value) FROM image_tags t WHERE t.image_id = images.id AND t.deleted = 0), " +
-	"(SELECT JSON_ARRAYAGG(JSON_ARRAY(l.id, l.value, l.meta_data, l.status)) FROM image_locations l" +
-	" WHERE l.image_id = images.id AND l.deleted = 0)"
-
 // lockForMutation reads the image row for a change, locking it on MySQL
 // (SQLite write transactions hold the database lock already), and, with
 // children set, the image's child rows. It returns ErrNotFound when the
@@ -465,12 +456,9 @@ const mysqlSavedChildColumns = "(SELECT JSON_ARRAYAGG(JSON_ARRAY(p.id, p.name, p
 func (r *ImageRepo) lockForMutation(ctx context.Context, run runner, id string, children bool) (stored, error) {
 	vis, vargs := r.visibleClause()
 	cols := "images.owner, images.status"
-	jsonKids := children && (r.d.dialect == dialectSQLite || r.d.jsonAgg)
-	switch {
-	case jsonKids && r.d.dialect == dialectSQLite:
+	jsonKids := children && r.d.dialect == dialectSQLite
+	if jsonKids {
 		cols += ", " + savedChildColumns
-	case jsonKids:
-		cols += ", " + mysqlSavedChildColumns
 	}
 	q := "SELECT " + cols + " FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
 	if r.d.dialect == dialectMySQL {
@@ -547,54 +535,39 @@ func decodeStoredChildren(props, tags, locs []byte) (storedChildren, error) {
 	return kids, nil
 }
 
-// readStoredChildren reads an image's child rows with one query per table.
+// storedChildrenQuery reads, in one statement, the child rows a Save
+// compares with (see savedChildColumns), each tagged with its table:
+// 0 (id, name, value, deleted), 1 (value) or 2 (id, value, meta_data,
+// status).
+const storedChildrenQuery = "SELECT 0, id, name, value, deleted FROM image_properties WHERE image_id = ?" +
+	" UNION ALL SELECT 1, NULL, value, NULL, NULL FROM image_tags WHERE image_id = ? AND deleted = 0" +
+	" UNION ALL SELECT 2, id, value, meta_data, status FROM image_locations WHERE image_id = ? AND deleted = 0"
+
+// readStoredChildren reads an image's child rows with storedChildrenQuery.
 func readStoredChildren(ctx context.Context, run runner, id string) (storedChildren, error) {
 	kids := storedChildren{props: map[string]propRow{}, locs: map[int64]locRow{}}
-	rows, err := run.query(ctx, "SELECT id, name, value, deleted FROM image_properties WHERE image_id = ?", id)
-	if err != nil {
-		return kids, err
-	}
-	for rows.Next() {
-		var rw propRow
-		var name string
-		if err := rows.Scan(&rw.id, &name, &rw.value, &rw.deleted); err != nil {
-			rows.Close()
-			return kids, err
-		}
-		kids.props[name] = rw
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return kids, err
-	}
-	rows, err = run.query(ctx, "SELECT value FROM image_tags WHERE image_id = ? AND +deleted = 0", id)
-	if err != nil {
-		return kids, err
-	}
-	for rows.Next() {
-		var tag string
-		if err := rows.Scan(&tag); err != nil {
-			rows.Close()
-			return kids, err
-		}
-		kids.tags = append(kids.tags, tag)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return kids, err
-	}
-	rows, err = run.query(ctx, "SELECT id, value, meta_data, status FROM image_locations WHERE image_id = ? AND +deleted = 0", id)
+	rows, err := run.query(ctx, storedChildrenQuery, id, id, id)
 	if err != nil {
 		return kids, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var lid int64
-		var rw locRow
-		if err := rows.Scan(&lid, &rw.value, &rw.meta, &rw.status); err != nil {
+		var (
+			kind    int
+			rowID   sql.NullInt64
+			a, b, c sql.NullString
+		)
+		if err := rows.Scan(&kind, &rowID, &a, &b, &c); err != nil {
 			return kids, err
 		}
-		kids.locs[lid] = rw
+		switch kind {
+		case 0:
+			kids.props[a.String] = propRow{id: rowID.Int64, value: b, deleted: c.String != "" && c.String != "0"}
+		case 1:
+			kids.tags = append(kids.tags, a.String)
+		case 2:
+			kids.locs[rowID.Int64] = locRow{value: a.String, meta: b, status: c.String}
+		}
 	}
 	return kids, rows.Err()
 }

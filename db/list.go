@@ -195,12 +195,6 @@ func (r *ImageRepo) list(ctx context.Context, run runner, q domain.ListQuery, w 
 		sqlText += " LIMIT ?"
 		args = append(args, q.Limit)
 	}
-	if r.d.jsonAgg {
-		// The page is chosen first, in a derived table of the same name,
-		// so that the children are aggregated for its rows only, not for
-		// every row the sort reads.
-		sqlText = "SELECT " + imageColumns + ", " + mysqlChildColumns + " FROM (" + sqlText + ") images" + orderBy
-	}
 	return r.queryImages(ctx, run, sqlText, args)
 }
 

@@ -5,7 +5,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/glance-go/glance-go/domain"
@@ -61,8 +63,7 @@ func (r *ImageRepo) sees(m *domain.Meta) bool {
 }
 
 // get loads one visible, non-deleted image with its children: one
-// statement on SQLite, and on a MySQL server with JSON aggregates (MariaDB
-// 10.5, MySQL 5.7.22 and later); one per table on older ones.
+// statement on SQLite, two on MySQL (the image, then its children).
 func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta, error) {
 	vis, vargs := r.visibility()
 	args := append([]any{id}, vargs...)
@@ -75,11 +76,7 @@ func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta
 		}
 		return m, err
 	}
-	q := getQueries[dialectMySQL][vis]
-	if r.d.jsonAgg {
-		q = getJSONQueries[vis]
-	}
-	metas, err := r.queryImages(ctx, run, q, args)
+	metas, err := r.queryImages(ctx, run, getQueries[dialectMySQL][vis], args)
 	if err != nil {
 		return domain.Meta{}, err
 	}
@@ -100,25 +97,6 @@ var getQueries = func() (q [2][len(visClauses)]string) {
 	}
 	return q
 }()
-
-// getJSONQueries are the MySQL get statements with the image's children
-// as JSON aggregates (mysqlChildColumns).
-var getJSONQueries = func() (q [len(visClauses)]string) {
-	for k, vis := range visClauses {
-		q[k] = "SELECT " + imageColumns + ", " + mysqlChildColumns +
-			" FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
-	}
-	return q
-}()
-
-// mysqlChildColumns are childColumns for MySQL and MariaDB: the same JSON
-// documents, built with their aggregate functions, for the row of images
-// the statement reads.
-const mysqlChildColumns = "(SELECT JSON_OBJECTAGG(p.name, COALESCE(p.value, '')) FROM image_properties p" +
-	" WHERE p.image_id = images.id AND p.deleted = 0), " +
-	"(SELECT JSON_ARRAYAGG(t.value) FROM image_tags t WHERE t.image_id = images.id AND t.deleted = 0), " +
-	"(SELECT JSON_ARRAYAGG(JSON_ARRAY(l.id, l.value, l.meta_data, l.status)) FROM image_locations l" +
-	" WHERE l.image_id = images.id AND l.deleted = 0)"
 
 // getColumnQueries are the SQLite get statements with the image row as
 // columns, for rows that json_array cannot render.
@@ -245,9 +223,7 @@ func decodeChildren(m *domain.Meta, props, tags, locs []byte) error {
 }
 
 // queryImages runs a SELECT of imageColumns (MySQL's get and list) and
-// fills in the images' children: from the statement's three more columns
-// of mysqlChildColumns when the server has JSON aggregates, else with
-// loadChildren.
+// loads the images' children.
 func (r *ImageRepo) queryImages(ctx context.Context, run runner, q string, args []any) ([]domain.Meta, error) {
 	rows, err := run.query(ctx, q, args...)
 	if err != nil {
@@ -255,16 +231,8 @@ func (r *ImageRepo) queryImages(ctx context.Context, run runner, q string, args 
 	}
 	defer rows.Close()
 	var out []domain.Meta
-	var props, tags, locs []byte
-	var extra []any
-	if r.d.jsonAgg {
-		extra = []any{&props, &tags, &locs}
-	}
 	for rows.Next() {
-		m, err := scanImage(rows, extra...)
-		if err == nil && r.d.jsonAgg {
-			err = decodeChildren(&m, props, tags, locs)
-		}
+		m, err := scanImage(rows)
 		if err != nil {
 			return nil, opErr("get image", err)
 		}
@@ -277,10 +245,8 @@ func (r *ImageRepo) queryImages(ctx context.Context, run runner, q string, args 
 	if err := rows.Close(); err != nil {
 		return nil, opErr("get image", err)
 	}
-	if !r.d.jsonAgg {
-		if err := r.loadChildren(ctx, run, out); err != nil {
-			return nil, err
-		}
+	if err := r.loadChildren(ctx, run, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -308,22 +274,66 @@ func (r *ImageRepo) loadChildren(ctx context.Context, run runner, metas []domain
 		for _, m := range metas[start:end] {
 			ids = append(ids, m.ID)
 		}
-		in, args := inList(ids)
-		if err := loadProperties(ctx, run, in, args, metas, index); err != nil {
-			return err
-		}
-		if err := loadTags(ctx, run, in, args, metas, index); err != nil {
-			return err
-		}
-		if err := loadLocations(ctx, run, in, args, metas, index); err != nil {
+		if err := loadChildRows(ctx, run, ids, metas, index); err != nil {
 			return err
 		}
 	}
 	for i := range metas {
 		slices.Sort(metas[i].Tags)
 		metas[i].Tags = slices.Compact(metas[i].Tags)
+		slices.SortFunc(metas[i].Locations, func(a, b domain.Location) int { return cmp.Compare(a.ID, b.ID) })
 	}
 	return nil
+}
+
+// childRowsQuery reads the live properties, tags and locations of the
+// images of an IN list (its %s, three times) in one statement, each row
+// tagged with its table: 0 (name, value), 1 (value) or 2 (value,
+// meta_data, status, id). MySQL's optimizer plans three index lookups;
+// the same rows through correlated aggregates cost it more.
+const childRowsQuery = "SELECT 0, image_id, name, value, NULL, NULL FROM image_properties" +
+	" WHERE image_id IN %[1]s AND deleted = 0" +
+	" UNION ALL SELECT 1, image_id, value, NULL, NULL, NULL FROM image_tags WHERE image_id IN %[1]s AND deleted = 0" +
+	" UNION ALL SELECT 2, image_id, value, meta_data, status, id FROM image_locations" +
+	" WHERE image_id IN %[1]s AND deleted = 0"
+
+// loadChildRows fills the children of the images ids, at most childBatch
+// of them, from one statement.
+func loadChildRows(ctx context.Context, run runner, ids []string, metas []domain.Meta, index map[string]int) error {
+	in, args := inList(ids)
+	rows, err := run.query(ctx, fmt.Sprintf(childRowsQuery, in), slices.Concat(args, args, args)...)
+	if err != nil {
+		return opErr("load children", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			kind                int
+			imageID             string
+			a, b, status, locID sql.NullString
+		)
+		if err := rows.Scan(&kind, &imageID, &a, &b, &status, &locID); err != nil {
+			return opErr("load children", err)
+		}
+		i, ok := index[imageID]
+		if !ok {
+			continue
+		}
+		m := &metas[i]
+		switch kind {
+		case 0:
+			m.Properties[a.String] = b.String
+		case 1:
+			m.Tags = append(m.Tags, a.String)
+		case 2:
+			id, err := strconv.ParseInt(locID.String, 10, 64)
+			if err != nil {
+				return opErr("load children", err)
+			}
+			m.Locations = append(m.Locations, domain.Location{ID: id, URL: a.String, Metadata: decodeMeta(b), Status: status.String})
+		}
+	}
+	return opErr("load children", rows.Err())
 }
 
 // loadChildrenSQLite passes the ids as one JSON array, so that a single
@@ -355,65 +365,4 @@ func (r *ImageRepo) loadChildrenSQLite(ctx context.Context, run runner, metas []
 		}
 	}
 	return opErr("load children", rows.Err())
-}
-
-func loadProperties(ctx context.Context, run runner, in string, ids []any, metas []domain.Meta, index map[string]int) error {
-	rows, err := run.query(ctx, "SELECT image_id, name, value FROM image_properties WHERE image_id IN "+in+" AND +deleted = 0", ids...)
-	if err != nil {
-		return opErr("load properties", err)
-	}
-	defer rows.Close()
-	var id, name string
-	var value sql.NullString
-	for rows.Next() {
-		if err := rows.Scan(&id, &name, &value); err != nil {
-			return opErr("load properties", err)
-		}
-		if i, ok := index[id]; ok {
-			metas[i].Properties[name] = value.String
-		}
-	}
-	return opErr("load properties", rows.Err())
-}
-
-func loadTags(ctx context.Context, run runner, in string, ids []any, metas []domain.Meta, index map[string]int) error {
-	rows, err := run.query(ctx, "SELECT image_id, value FROM image_tags WHERE image_id IN "+in+" AND +deleted = 0", ids...)
-	if err != nil {
-		return opErr("load tags", err)
-	}
-	defer rows.Close()
-	var id, value string
-	for rows.Next() {
-		if err := rows.Scan(&id, &value); err != nil {
-			return opErr("load tags", err)
-		}
-		if i, ok := index[id]; ok {
-			metas[i].Tags = append(metas[i].Tags, value)
-		}
-	}
-	return opErr("load tags", rows.Err())
-}
-
-func loadLocations(ctx context.Context, run runner, in string, ids []any, metas []domain.Meta, index map[string]int) error {
-	rows, err := run.query(ctx, "SELECT id, image_id, value, meta_data, status FROM image_locations"+
-		" WHERE image_id IN "+in+" AND +deleted = 0 ORDER BY id", ids...)
-	if err != nil {
-		return opErr("load locations", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			loc     domain.Location
-			imageID string
-			meta    sql.NullString
-		)
-		if err := rows.Scan(&loc.ID, &imageID, &loc.URL, &meta, &loc.Status); err != nil {
-			return opErr("load locations", err)
-		}
-		loc.Metadata = decodeMeta(meta)
-		if i, ok := index[imageID]; ok {
-			metas[i].Locations = append(metas[i].Locations, loc)
-		}
-	}
-	return opErr("load locations", rows.Err())
 }

@@ -259,29 +259,3 @@ func TestSQLiteFileSettings(t *testing.T) {
 		})
 	}
 }
-
-// BenchmarkListMySQLChildren compares, on MySQL, pages of 25 and 1000
-// read with the children aggregated as JSON and with one statement per
-// table.
-func BenchmarkListMySQLChildren(b *testing.B) {
-	d := benchMySQL(b)
-	if d == nil {
-		b.Skip("needs " + dbtest.EnvMySQL)
-	}
-	seedMany(b, d, benchSeed)
-	for _, name := range []string{"json", "per-table"} {
-		if name == "per-table" {
-			db.WithoutJSONAggregates(d)
-		}
-		for _, limit := range []int{25, 1000} {
-			b.Run(fmt.Sprintf("%s/%d", name, limit), func(b *testing.B) {
-				repo := d.Images(p2)
-				for i := 0; i < b.N; i++ {
-					if _, err := repo.List(ctx, domain.ListQuery{Limit: limit}); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-		}
-	}
-}
