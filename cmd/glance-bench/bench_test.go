@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -395,5 +397,36 @@ func TestLoopBounds(t *testing.T) {
 				t.Errorf("%d calls for %d measured operations, want %d warm-up calls more", calls, lat.Len(), warmUp)
 			}
 		})
+	}
+}
+
+// TestDirectNamesASilentServer checks that a server which accepts a request
+// and never answers is reported as such once the time limit has passed.
+func TestDirectNamesASilentServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c) // reads the request, answers nothing
+	}()
+	d := newDirect(ln.Addr().String(), 1, 200*time.Millisecond)
+	req, err := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/v2/images", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, _, _, err = d.roundTrip(context.Background(), req, true)
+	if err == nil || !strings.Contains(err.Error(), "no answer within 200ms") {
+		t.Fatalf("got %v, want no answer within 200ms", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("gave up after %s with a 200ms limit", took)
 	}
 }
