@@ -93,6 +93,10 @@ bench: build ## Start the server on a scratch directory and drive it with cmd/gl
 bench-reference: ## The same load against Debian's Glance 25.1 (installed and started when missing)
 	scripts/bench.sh reference
 
+.PHONY: bench-mysql
+bench-mysql: build ## The bench on the local MariaDB (database glance_bench_go, dropped and created afresh); BENCH_DB=mysql make bench-reference for Glance's
+	BENCH_DB=mysql scripts/bench.sh glance-go
+
 ##@ Help
 
 .PHONY: help
