@@ -530,8 +530,10 @@ func (b *bench) create(ctx context.Context, r int) error {
 
 // createLoad measures how many images like the seeded ones CreateClients
 // clients create per second at once, each on its own kept-alive connection,
-// for Duration or until each has made MaxOps; then it deletes them, untimed,
-// with as many clients.
+// for Duration or until they have made MaxOps between them; then it deletes
+// them, untimed, with as many clients. The bound is shared so that a round
+// leaves no more deleted rows behind than the one-client create does: the
+// lists of the later rounds walk past them, on a fast server as on a slow one.
 func (b *bench) createLoad(ctx context.Context, r int) error {
 	n := b.cfg.CreateClients
 	var (
@@ -567,12 +569,12 @@ func (b *bench) createLoad(ctx context.Context, r int) error {
 	if first != nil {
 		return first
 	}
-	var total atomic.Int64
+	var total, tickets atomic.Int64
 	start := time.Now()
 	deadline := start.Add(b.cfg.Duration)
 	for k := range n {
 		wg.Go(func() {
-			for i := 0; i < b.cfg.MaxOps && time.Now().Before(deadline); i++ {
+			for i := 0; tickets.Add(1) <= int64(b.cfg.MaxOps) && time.Now().Before(deadline); i++ {
 				d, err := create(k, i)
 				if err != nil {
 					return
