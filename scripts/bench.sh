@@ -41,6 +41,9 @@
 # BENCH_GO_DB_OPTIONS='max_pool_size = 60'. Reports are saved as
 # glance-25.1-mysql-* and glance-go-mysql-*. Default: BENCH_DB=sqlite.
 #
+# BENCH_GO_BIN=PATH benches that glance-api binary (built from another
+# commit, say) instead of building bin/glance-api from this tree.
+#
 # BENCH_NICE=-10 runs the servers and the client at that nice level, for a
 # calibration on a machine that others are using at the same time (it takes
 # CPU from them: use it knowingly). Unset by default.
@@ -225,9 +228,16 @@ bench_reference() {
 }
 
 bench_glance_go() {
+	local bin=${BENCH_GO_BIN:-bin/glance-api}
+	if [ -n "${BENCH_GO_BIN:-}" ]; then
+		[ -x "$bin" ] || {
+			echo "bench.sh: BENCH_GO_BIN=$bin is not an executable" >&2
+			return 1
+		}
 	# A failed build must not fall back on an older bin/glance-api.
-	rm -f bin/glance-api
-	if [ "$store" = rbd ]; then
+	elif ! rm -f bin/glance-api; then
+		return 1
+	elif [ "$store" = rbd ]; then
 		make -s build-ceph BIN=bin/glance-api || {
 			echo "bench.sh: cannot build cmd/glance-api with the rbd store (make build-ceph)" >&2
 			return 1
@@ -270,11 +280,11 @@ $section
 [paste_deploy]
 flavor = trusted-auth
 CONF
-	bin/glance-api db sync --config-file "$conf" || {
-		echo "bench.sh: bin/glance-api db sync failed" >&2
+	"$bin" db sync --config-file "$conf" || {
+		echo "bench.sh: $bin db sync failed" >&2
 		return 1
 	}
-	setsid bin/glance-api --config-file "$conf" >"$tmp/glance-api.log" 2>&1 </dev/null &
+	setsid "$bin" --config-file "$conf" >"$tmp/glance-api.log" 2>&1 </dev/null &
 	pid=$!
 	cleanup_cmds+=("stop_pid $pid")
 	local up=""
@@ -289,7 +299,7 @@ CONF
 		sleep 0.5
 	done
 	if [ -z "$up" ]; then
-		echo "bench.sh: bin/glance-api did not answer on port $port; its log:" >&2
+		echo "bench.sh: $bin did not answer on port $port; its log:" >&2
 		tail -n 30 "$tmp/glance-api.log" >&2
 		return 1
 	fi
