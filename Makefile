@@ -104,6 +104,10 @@ soak: build ## Run the server on a fresh MariaDB database under 16 clients' mix 
 bench-reference: ## The same load against Debian's Glance 25.1 (installed and started when missing)
 	scripts/bench.sh reference
 
+.PHONY: bench-mysql
+bench-mysql: build ## The bench on the local MariaDB (database glance_bench_go, dropped and created afresh); BENCH_DB=mysql make bench-reference for Glance's
+	BENCH_DB=mysql scripts/bench.sh glance-go
+
 ##@ Help
 
 .PHONY: help

@@ -28,6 +28,22 @@
 # deleted right after it, so the default sizes (1 GiB, 8 x 128 MiB) fit in
 # ceph-dev.sh's 3 GiB memstore OSD.
 #
+# BENCH_DB=mysql runs both servers on the MariaDB (or MySQL) of 127.0.0.1:3306
+# (root without a password; scripts/ensure-mariadb.sh starts it when it does not
+# answer), each on a database of its own that is dropped and created afresh
+# before its run: BENCH_DB_REF (default glance_bench_ref) for Glance, made
+# with glance-manage db_sync, and BENCH_DB_GO (default glance_bench_go) for
+# glance-go, made with bin/glance-api db sync. Glance then runs
+# BENCH_REF_WORKERS API processes (default 2: its own default on these
+# 2-core machines); on SQLite it keeps one. The seeded images are created
+# by 16 clients at once (-seed-clients 16; a later -seed-clients wins).
+# BENCH_GO_DB_OPTIONS adds lines to glance-go's [database] section, e.g.
+# BENCH_GO_DB_OPTIONS='max_pool_size = 60'. Reports are saved as
+# glance-25.1-mysql-* and glance-go-mysql-*. Default: BENCH_DB=sqlite.
+#
+# BENCH_GO_BIN=PATH benches that glance-api binary (built from another
+# commit, say) instead of building bin/glance-api from this tree.
+#
 # BENCH_NICE=-10 runs the servers and the client at that nice level, for a
 # calibration on a machine that others are using at the same time (it takes
 # CPU from them: use it knowingly). Unset by default.
@@ -45,12 +61,35 @@ out=${BENCH_OUT:-/var/tmp/glance-bench-results}
 ref_port=${REF_PORT:-19393}
 store=${BENCH_STORE:-file}
 rbd_pool=${BENCH_RBD_POOL:-glance-bench}
+dbkind=${BENCH_DB:-sqlite}
+db_ref=${BENCH_DB_REF:-glance_bench_ref}
+db_go=${BENCH_DB_GO:-glance_bench_go}
+ref_workers=1
 suffix=""
 case $store in
 file) ;;
 rbd) suffix=-rbd ;;
 *)
 	echo "bench.sh: BENCH_STORE must be file or rbd, got '$store'" >&2
+	exit 2
+	;;
+esac
+case $dbkind in
+sqlite) ;;
+mysql)
+	suffix=$suffix-mysql
+	ref_workers=${BENCH_REF_WORKERS:-2}
+	for n in "$db_ref" "$db_go"; do
+		case $n in
+		'' | *[!A-Za-z0-9_]*)
+			echo "bench.sh: database names must be letters, digits and _, got '$n'" >&2
+			exit 2
+			;;
+		esac
+	done
+	;;
+*)
+	echo "bench.sh: BENCH_DB must be sqlite or mysql, got '$dbkind'" >&2
 	exit 2
 	;;
 esac
@@ -89,6 +128,25 @@ run_bench() {
 	local rc=0
 	bin/glance-bench -endpoint "$url" -label "$name" "${pidflag[@]}" -json-out "$file.json" "$@" | tee "$file.txt" || rc=$?
 	return "$rc"
+}
+
+# fresh_mysql NAME drops the MariaDB database NAME and creates it empty.
+fresh_mysql() {
+	scripts/ensure-mariadb.sh >&2 || {
+		echo "bench.sh: no MariaDB on 127.0.0.1:3306 (scripts/ensure-mariadb.sh)" >&2
+		return 1
+	}
+	mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$1\`; CREATE DATABASE \`$1\`" || {
+		echo "bench.sh: cannot create the database $1" >&2
+		return 1
+	}
+}
+
+# db_flags prints the glance-bench flags of the database kind; the caller's
+# own flags come after them and win.
+db_flags() {
+	[ "$dbkind" = mysql ] && echo "-seed-clients 16"
+	return 0
 }
 
 # free_port prints a loopback TCP port nobody listens on.
@@ -153,22 +211,33 @@ CONF
 bench_reference() {
 	local label="glance-25.1$suffix"
 	scripts/reference-glance.sh stop "$ref_port" >/dev/null || return 1
+	local ref_env=(REF_WORKERS="$ref_workers")
+	if [ "$dbkind" = mysql ]; then
+		fresh_mysql "$db_ref" || return 1
+		ref_env+=(REF_DB="mysql+pymysql://root@127.0.0.1/$db_ref")
+	fi
 	if [ "$store" = rbd ]; then
 		ceph_setup || return 1
 		cleanup_cmds+=("rbd_purge")
-		REF_STORE=rbd GLANCE_TEST_RBD_USER=admin GLANCE_TEST_RBD_POOL=$rbd_pool \
-			scripts/reference-glance.sh start "$ref_port" trusted || return 1
-	else
-		scripts/reference-glance.sh start "$ref_port" trusted || return 1
+		ref_env+=(REF_STORE=rbd GLANCE_TEST_RBD_USER=admin GLANCE_TEST_RBD_POOL="$rbd_pool")
 	fi
+	env "${ref_env[@]}" scripts/reference-glance.sh start "$ref_port" trusted || return 1
 	cleanup_cmds+=("scripts/reference-glance.sh stop $ref_port >&2")
-	run_bench "$label" "http://127.0.0.1:$ref_port" "$(scripts/reference-glance.sh pid "$ref_port")" -keep "$@"
+	# shellcheck disable=SC2046 # db_flags prints words to split
+	run_bench "$label" "http://127.0.0.1:$ref_port" "$(scripts/reference-glance.sh pid "$ref_port")" -keep $(db_flags) "$@"
 }
 
 bench_glance_go() {
+	local bin=${BENCH_GO_BIN:-bin/glance-api}
+	if [ -n "${BENCH_GO_BIN:-}" ]; then
+		[ -x "$bin" ] || {
+			echo "bench.sh: BENCH_GO_BIN=$bin is not an executable" >&2
+			return 1
+		}
 	# A failed build must not fall back on an older bin/glance-api.
-	rm -f bin/glance-api
-	if [ "$store" = rbd ]; then
+	elif ! rm -f bin/glance-api; then
+		return 1
+	elif [ "$store" = rbd ]; then
 		make -s build-ceph BIN=bin/glance-api || {
 			echo "bench.sh: cannot build cmd/glance-api with the rbd store (make build-ceph)" >&2
 			return 1
@@ -192,24 +261,30 @@ filesystem_store_datadir = $tmp/images"
 		cleanup_cmds+=("rbd_purge")
 		section=$(rbd_section)
 	fi
+	local connection="sqlite:///$tmp/g.sqlite"
+	if [ "$dbkind" = mysql ]; then
+		fresh_mysql "$db_go" || return 1
+		connection="mysql+pymysql://root@127.0.0.1/$db_go"
+	fi
 	cat >"$conf" <<CONF
 [DEFAULT]
 bind_host = 127.0.0.1
 bind_port = $port
 
 [database]
-connection = sqlite:///$tmp/g.sqlite
+connection = $connection
+${BENCH_GO_DB_OPTIONS:-}
 
 $section
 
 [paste_deploy]
 flavor = trusted-auth
 CONF
-	bin/glance-api db sync --config-file "$conf" || {
-		echo "bench.sh: bin/glance-api db sync failed" >&2
+	"$bin" db sync --config-file "$conf" || {
+		echo "bench.sh: $bin db sync failed" >&2
 		return 1
 	}
-	setsid bin/glance-api --config-file "$conf" >"$tmp/glance-api.log" 2>&1 </dev/null &
+	setsid "$bin" --config-file "$conf" >"$tmp/glance-api.log" 2>&1 </dev/null &
 	pid=$!
 	cleanup_cmds+=("stop_pid $pid")
 	local up=""
@@ -224,11 +299,12 @@ CONF
 		sleep 0.5
 	done
 	if [ -z "$up" ]; then
-		echo "bench.sh: bin/glance-api did not answer on port $port; its log:" >&2
+		echo "bench.sh: $bin did not answer on port $port; its log:" >&2
 		tail -n 30 "$tmp/glance-api.log" >&2
 		return 1
 	fi
-	run_bench "glance-go$suffix" "http://127.0.0.1:$port" "$pid" -keep "$@"
+	# shellcheck disable=SC2046 # db_flags prints words to split
+	run_bench "glance-go$suffix" "http://127.0.0.1:$port" "$pid" -keep $(db_flags) "$@"
 }
 
 # stop_pid PID: end a server this script started, with its process group.

@@ -17,7 +17,8 @@
 # Everything lives in /var/tmp/refglance-bench (or /var/tmp/refglance-bench-<port>
 # for another port): glance-api.conf, the paste file, glance.sqlite, images/,
 # staging/, glance.log and glance-api.pid. "start" wipes that directory first so
-# every baseline begins from an empty database. The server runs one worker.
+# every baseline begins from an empty database. The server runs one worker
+# unless REF_WORKERS says otherwise.
 #
 # Environment:
 #   REF_STORE=rbd  the legacy single store is rbd (stores = rbd,http) on the
@@ -27,6 +28,15 @@
 #   REF_DB=FILE    use this SQLite database file instead of a fresh one in the
 #                  directory (shared with another server: it is not wiped; when
 #                  it does not exist, glance-manage db_sync creates it).
+#   REF_DB=mysql+pymysql://USER[:PASSWORD]@HOST[:PORT]/NAME
+#                  use this MySQL or MariaDB database (on a loopback host). It
+#                  is created when missing and not wiped; glance-manage db_sync
+#                  runs on it every time (nothing to do on an up-to-date
+#                  schema). Drop it first for an empty one. Needs the mariadb
+#                  (or mysql) client and python3-pymysql ("install" adds it).
+#   REF_WORKERS=N  glance-api's [DEFAULT] workers: API processes under the
+#                  parent (default 1; Glance's own default is the number of
+#                  cores, 2 on the benchmark machines).
 set -euo pipefail
 
 # Debian's tools need Debian's interpreter; another python3 may come first on PATH.
@@ -37,6 +47,7 @@ port=${2:-19393}
 flavor=${3:-${FLAVOR:-trusted}}
 store=${REF_STORE:-file}
 db=${REF_DB:-}
+workers=${REF_WORKERS:-1}
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 case $store in
@@ -45,7 +56,11 @@ file | rbd) ;;
 esac
 case $db in
 '' | /*) ;;
-*) echo "reference-glance: REF_DB must be an absolute path, got '$db'" >&2; exit 2 ;;
+mysql+pymysql://*) ;;
+*) echo "reference-glance: REF_DB must be an absolute path or a mysql+pymysql:// URL, got '$db'" >&2; exit 2 ;;
+esac
+case $workers in
+'' | *[!0-9]* | 0) echo "reference-glance: REF_WORKERS must be a positive number, got '$workers'" >&2; exit 2 ;;
 esac
 
 case $port in
@@ -81,6 +96,8 @@ install_glance() {
 	if [ ! -x /usr/bin/glance-api ] || [ ! -x /usr/bin/glance-manage ]; then
 		want+=(glance-api python3-glanceclient python3-openstackclient)
 	fi
+	# Glance reaches MySQL and MariaDB through PyMySQL (mysql+pymysql://).
+	installed python3-pymysql || want+=(python3-pymysql)
 	if [ "$store" = rbd ]; then
 		for p in python3-rbd python3-rados; do
 			installed "$p" || want+=("$p")
@@ -129,6 +146,47 @@ filesystem_store_datadir = $dir/images/
 CONF
 }
 
+# connection prints [database] connection.
+connection() {
+	case $db in
+	mysql+pymysql://*) echo "$db" ;;
+	*) echo "sqlite:///${db:-$dir/glance.sqlite}" ;;
+	esac
+}
+
+# mysql_create creates REF_DB's MySQL database when it is missing.
+mysql_create() {
+	local parts user pass host port name client
+	# user, password, host, port and database name, one a line.
+	parts=$(/usr/bin/python3 - "$db" <<'PY'
+import sys
+from urllib.parse import urlsplit, unquote
+u = urlsplit(sys.argv[1])
+print(unquote(u.username or "root"))
+print(unquote(u.password or ""))
+print(u.hostname or "127.0.0.1")
+print(u.port or 3306)
+print(u.path.lstrip("/"))
+PY
+	) || { echo "reference-glance: cannot parse REF_DB '$db'" >&2; exit 2; }
+	{ read -r user; read -r pass; read -r host; read -r port; read -r name; } <<<"$parts"
+	case $host in
+	127.* | localhost | ::1) ;;
+	*) echo "reference-glance: REF_DB's host must be loopback, got '$host'" >&2; exit 2 ;;
+	esac
+	case $name in
+	'' | *[!A-Za-z0-9_]*) echo "reference-glance: REF_DB's database name must be letters, digits and _, got '$name'" >&2; exit 2 ;;
+	esac
+	client=$(command -v mariadb || command -v mysql) || {
+		echo "reference-glance: REF_DB is MySQL, but neither the mariadb nor the mysql client is installed" >&2
+		exit 1
+	}
+	MYSQL_PWD=$pass "$client" -h "$host" -P "$port" -u "$user" -e "CREATE DATABASE IF NOT EXISTS \`$name\`" || {
+		echo "reference-glance: cannot create the database $name on $host:$port" >&2
+		exit 1
+	}
+}
+
 write_config() {
 	mkdir -p "$dir/images" "$dir/staging" "$dir/lock"
 	# The stock paste file, plus one pipeline that trusts identity headers:
@@ -152,13 +210,13 @@ PASTE
 [DEFAULT]
 bind_host = 127.0.0.1
 bind_port = $port
-workers = 1
+workers = $workers
 node_staging_uri = file://$dir/staging
 enabled_import_methods = [glance-direct,web-download,copy-image]
 show_image_direct_url = $direct
 
 [database]
-connection = sqlite:///${db:-$dir/glance.sqlite}
+connection = $(connection)
 
 $(store_section)
 
@@ -184,6 +242,9 @@ start() {
 	[ "$store" = rbd ] && ceph_env
 	rm -rf "$dir"
 	write_config
+	case $db in
+	mysql+pymysql://*) mysql_create ;;
+	esac
 	if [ -n "$db" ] && [ -s "$db" ]; then
 		: # a database another server made: its schema is Glance's
 	elif ! glance-manage --config-file "$dir/glance-api.conf" db_sync >"$dir/db-sync.log" 2>&1; then
@@ -198,7 +259,7 @@ start() {
 	for _ in $(seq 1 120); do
 		if answers; then
 			echo "reference-glance: Glance $(dpkg-query -W -f='${Version}' glance-api 2>/dev/null) on $url" \
-				"(flavor $flavor, store $store, pid $(cat "$pidfile"), data $dir)"
+				"(flavor $flavor, store $store, database $(connection | sed 's/:[^:@/]*@/:***@/'), $workers worker(s), pid $(cat "$pidfile"), data $dir)"
 			return
 		fi
 		if ! running >/dev/null; then

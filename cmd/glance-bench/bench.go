@@ -16,6 +16,7 @@ import (
 // Scenario names, in the order a round runs them (also the -skip values).
 const (
 	ScCreate     = "create"
+	ScCreateLoad = "create-load"
 	ScShow       = "show"
 	ScShowLoad   = "show-load"
 	ScPatch      = "patch"
@@ -27,7 +28,12 @@ const (
 )
 
 // Scenarios lists every scenario in run order.
-var Scenarios = []string{ScCreate, ScShow, ScShowLoad, ScPatch, ScList25, ScList1000, ScUpload, ScDownload, ScConcurrent}
+var Scenarios = []string{ScCreate, ScCreateLoad, ScShow, ScShowLoad, ScPatch, ScList25, ScList1000, ScUpload, ScDownload, ScConcurrent}
+
+// ScSeed names the population of the seeded images in the report. It is
+// not a scenario: it runs once, before the rounds, whenever the show, PATCH
+// or list scenarios need images that are not there yet.
+const ScSeed = "seed"
 
 // Tags put on every image the benchmark makes, so leftovers can be found.
 const (
@@ -52,6 +58,8 @@ type Config struct {
 	Label          string // names the server in the report, e.g. "Glance 25.1"
 	Rounds         int    // rounds of every scenario; medians are reported
 	Seed           int    // images present for the show, patch and list scenarios
+	SeedClients    int    // clients creating the seeded images at once
+	CreateClients  int    // clients of the create-load scenario
 	UploadSize     int64  // bytes of the single upload and download
 	Concurrent     int    // parallel uploads
 	ConcurrentSize int64  // bytes of each parallel upload
@@ -81,6 +89,10 @@ func (c *Config) Validate() error {
 		return errors.New("sizes must not be negative")
 	case c.Concurrent < 1 || c.Concurrent > 64:
 		return fmt.Errorf("-concurrent must be between 1 and 64, got %d", c.Concurrent)
+	case c.SeedClients < 1 || c.SeedClients > 64:
+		return fmt.Errorf("-seed-clients must be between 1 and 64, got %d", c.SeedClients)
+	case c.CreateClients < 1 || c.CreateClients > 64:
+		return fmt.Errorf("-create-clients must be between 1 and 64, got %d", c.CreateClients)
 	case c.Duration <= 0 || c.Duration > time.Hour:
 		return fmt.Errorf("-duration must be positive and at most 1h, got %s", c.Duration)
 	case c.MaxOps < 1 || c.MaxOps > 1000000:
@@ -125,6 +137,8 @@ type Report struct {
 	Seconds        float64     `json:"seconds"`
 	Rounds         int         `json:"rounds"`
 	SeedImages     int         `json:"seed_images"`
+	SeedClients    int         `json:"seed_clients"`
+	CreateClients  int         `json:"create_clients"`
 	UploadSize     int64       `json:"upload_bytes"`
 	Concurrent     int         `json:"concurrent"`
 	ConcurrentSize int64       `json:"concurrent_bytes"`
@@ -197,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c, err := NewClient(cfg.Endpoint, cfg.Identity, cfg.Concurrent)
+	c, err := NewClient(cfg.Endpoint, cfg.Identity, max(cfg.Concurrent, cfg.SeedClients, cfg.CreateClients))
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +227,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep := &Report{
 		Endpoint: c.base, Label: cfg.Label, Started: time.Now().UTC(), Rounds: cfg.Rounds,
-		SeedImages: cfg.Seed, UploadSize: cfg.UploadSize, Concurrent: cfg.Concurrent,
+		SeedImages: cfg.Seed, SeedClients: cfg.SeedClients, CreateClients: cfg.CreateClients, UploadSize: cfg.UploadSize, Concurrent: cfg.Concurrent,
 		ConcurrentSize: cfg.ConcurrentSize, ListConn: "new connection per request", UploadMode: "Content-Length",
 	}
 	if cfg.ListReuse {
@@ -290,7 +304,9 @@ func imageBody(name, tag string, i int) map[string]any {
 }
 
 // seed makes sure cfg.Seed seeded images exist, reusing those a run with
-// -keep left behind.
+// -keep left behind. The images missing are created by cfg.SeedClients
+// clients at once, and their rate is reported as the population's
+// (scenario ScSeed, one figure for the whole run).
 func (b *bench) seed(ctx context.Context) error {
 	have, err := b.c.ListAll(ctx, url.Values{"tag": {TagBench, TagSeed}, "limit": {"1000"}}.Encode(), listMaxPages)
 	if err != nil {
@@ -307,7 +323,7 @@ func (b *bench) seed(ctx context.Context) error {
 		b.logf("reusing %d seeded images", len(b.seeds))
 		return nil
 	}
-	b.logf("seeding %d images (%d properties, 2 tags each; %d already there)", missing, seedProps, len(b.seeds))
+	b.logf("seeding %d images (%d properties, 2 tags each; %d already there) with %d clients", missing, seedProps, len(b.seeds), b.cfg.SeedClients)
 	start := time.Now()
 	next := make(chan int)
 	var (
@@ -315,10 +331,11 @@ func (b *bench) seed(ctx context.Context) error {
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	for range 2 {
+	var lat Latencies
+	for range b.cfg.SeedClients {
 		wg.Go(func() {
 			for i := range next {
-				id, _, err := b.c.Create(ctx, imageBody(fmt.Sprintf("bench-seed-%05d", i), TagSeed, i))
+				id, d, err := b.c.Create(ctx, imageBody(fmt.Sprintf("bench-seed-%05d", i), TagSeed, i))
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
@@ -327,6 +344,7 @@ func (b *bench) seed(ctx context.Context) error {
 				} else {
 					b.seeds = append(b.seeds, id)
 					b.track(id)
+					lat.Add(d)
 				}
 				mu.Unlock()
 			}
@@ -353,7 +371,12 @@ func (b *bench) seed(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b.logf("seeded %d images in %.1fs", missing, time.Since(start).Seconds())
+	took := time.Since(start)
+	ops := float64(missing) / took.Seconds()
+	b.rep.Metrics = append(b.rep.Metrics,
+		&Metric{Scenario: ScSeed, Name: "ops_per_s", Unit: "ops/s", Rounds: []float64{ops}, Samples: []int{missing}},
+		&Metric{Scenario: ScSeed, Name: "p50_ms", Unit: "ms", Rounds: []float64{lat.Percentile(50)}, Samples: []int{missing}})
+	b.logf("seeded %d images in %.1fs with %d clients: %.0f ops/s, p50 %.2f ms", missing, took.Seconds(), b.cfg.SeedClients, ops, lat.Percentile(50))
 	return nil
 }
 
@@ -401,6 +424,11 @@ func (b *bench) round(ctx context.Context, r int) {
 	if cfg.wants(ScCreate) {
 		if err := b.create(ctx, r); err != nil {
 			b.rep.fail(r, ScCreate, err)
+		}
+	}
+	if cfg.wants(ScCreateLoad) {
+		if err := b.createLoad(ctx, r); err != nil {
+			b.rep.fail(r, ScCreateLoad, err)
 		}
 	}
 	if len(b.seeds) > 0 {
@@ -499,6 +527,94 @@ func (b *bench) create(ctx context.Context, r int) error {
 	b.rep.set(r, ScCreate, "p50_ms", "ms", lat.Percentile(50), lat.Len())
 	b.logf("%-10s n=%-4d %.1f ops/s  p50 %.2f ms", ScCreate, lat.Len(), ops, lat.Percentile(50))
 	return nil
+}
+
+// createLoad measures how many images like the seeded ones CreateClients
+// clients create per second at once, each on its own kept-alive connection,
+// for Duration or until they have made MaxOps between them; then it deletes
+// them, untimed, with as many clients. The bound is shared so that a round
+// leaves no more deleted rows behind than the one-client create does: the
+// lists of the later rounds walk past them, on a fast server as on a slow one.
+func (b *bench) createLoad(ctx context.Context, r int) error {
+	n := b.cfg.CreateClients
+	var (
+		mu    sync.Mutex
+		ids   []string
+		lat   Latencies
+		first error
+		wg    sync.WaitGroup
+	)
+	defer func() { b.dropAll(ctx, ids, n) }()
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	create := func(k, i int) (time.Duration, error) {
+		id, d, err := b.c.Create(lctx, imageBody(fmt.Sprintf("bench-create-load-%d-%d-%d", r, k, i), TagCreate, i))
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if first == nil {
+				first = err
+				cancel()
+			}
+			return d, err
+		}
+		ids = append(ids, id)
+		b.track(id)
+		return d, nil
+	}
+	// One untimed create per client opens and warms its connection.
+	for k := range n {
+		wg.Go(func() { _, _ = create(k, -1) })
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	var total, tickets atomic.Int64
+	start := time.Now()
+	deadline := start.Add(b.cfg.Duration)
+	for k := range n {
+		wg.Go(func() {
+			for i := 0; tickets.Add(1) <= int64(b.cfg.MaxOps) && time.Now().Before(deadline); i++ {
+				d, err := create(k, i)
+				if err != nil {
+					return
+				}
+				total.Add(1)
+				mu.Lock()
+				lat.Add(d)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if first != nil {
+		return first
+	}
+	v := float64(total.Load()) / took.Seconds()
+	b.rep.set(r, ScCreateLoad, "ops_per_s", "ops/s", v, int(total.Load()))
+	b.rep.set(r, ScCreateLoad, "p50_ms", "ms", lat.Percentile(50), lat.Len())
+	b.logf("%-10s %d clients, n=%d: %.0f ops/s  p50 %.2f ms", ScCreateLoad, n, total.Load(), v, lat.Percentile(50))
+	return nil
+}
+
+// dropAll deletes images made for one scenario with n clients, as drop does.
+func (b *bench) dropAll(ctx context.Context, ids []string, n int) {
+	next := make(chan string)
+	var wg sync.WaitGroup
+	for range max(n, 1) {
+		wg.Go(func() {
+			for id := range next {
+				b.drop(ctx, id)
+			}
+		})
+	}
+	for _, id := range ids {
+		next <- id
+	}
+	close(next)
+	wg.Wait()
 }
 
 func (b *bench) forget(id string) {

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,7 +21,7 @@ import (
 func smallConfig(endpoint string) Config {
 	return Config{
 		Endpoint: endpoint, Identity: Identity{Project: "bench", User: "bench", Roles: "admin"},
-		Rounds: 2, Seed: 30, UploadSize: 1<<20 + 3, Concurrent: 3, ConcurrentSize: 64 << 10,
+		Rounds: 2, Seed: 30, SeedClients: 2, CreateClients: 3, UploadSize: 1<<20 + 3, Concurrent: 3, ConcurrentSize: 64 << 10,
 		Skip: map[string]bool{}, Duration: 150 * time.Millisecond, MaxOps: 20, Timeout: time.Minute,
 	}
 }
@@ -45,8 +48,12 @@ func TestRunReportsEveryScenario(t *testing.T) {
 			t.Errorf("unexpected metric %s", key)
 		}
 		delete(want, key)
-		if len(m.Rounds) != cfg.Rounds {
-			t.Errorf("%s: %d rounds, want %d", key, len(m.Rounds), cfg.Rounds)
+		wantRounds := cfg.Rounds
+		if m.Scenario == ScSeed {
+			wantRounds = 1 // the population runs once
+		}
+		if len(m.Rounds) != wantRounds {
+			t.Errorf("%s: %d rounds, want %d", key, len(m.Rounds), wantRounds)
 		}
 		// The fake's CPU time during a 1 MiB transfer may round to 0 ticks.
 		if math.IsNaN(m.Median) || m.Median < 0 || (m.Median == 0 && m.Name != "cpu_s_per_gb") {
@@ -90,7 +97,7 @@ func TestRunFindsBadData(t *testing.T) {
 			f, srv := newFakeGlance(t)
 			cfg := smallConfig(srv.URL)
 			cfg.Rounds = 1
-			cfg.Skip = map[string]bool{ScCreate: true, ScShow: true, ScPatch: true, ScList25: true, ScList1000: true}
+			cfg.Skip = map[string]bool{ScCreate: true, ScCreateLoad: true, ScShow: true, ScPatch: true, ScList25: true, ScList1000: true}
 			tc.setup(f, &cfg)
 			rep, err := Run(context.Background(), cfg)
 			if tc.wantErr == "" {
@@ -118,7 +125,7 @@ func TestRunSkipAndKeep(t *testing.T) {
 	cfg.Rounds = 1
 	cfg.Keep = true
 	cfg.Chunked = true
-	cfg.Skip = map[string]bool{ScList1000: true, ScDownload: true, ScConcurrent: true, ScCreate: true}
+	cfg.Skip = map[string]bool{ScList1000: true, ScDownload: true, ScConcurrent: true, ScCreate: true, ScCreateLoad: true}
 	rep, err := Run(context.Background(), cfg)
 	if err != nil || len(rep.Errors) > 0 {
 		t.Fatalf("run: %v %v", err, rep.Errors)
@@ -136,7 +143,7 @@ func TestRunSkipAndKeep(t *testing.T) {
 		t.Fatalf("%d images kept, want %d", got, want)
 	}
 	// A second run reuses the seeded images instead of making more.
-	cfg.Skip = map[string]bool{ScCreate: true, ScPatch: true, ScList25: true, ScList1000: true, ScUpload: true, ScDownload: true, ScConcurrent: true}
+	cfg.Skip = map[string]bool{ScCreate: true, ScCreateLoad: true, ScPatch: true, ScList25: true, ScList1000: true, ScUpload: true, ScDownload: true, ScConcurrent: true}
 	if rep, err := Run(context.Background(), cfg); err != nil || len(rep.Errors) > 0 {
 		t.Fatalf("second run: %v %v", err, rep.Errors)
 	}
@@ -165,6 +172,8 @@ func TestRunRejectsBadStarts(t *testing.T) {
 		{"not a URL", func(c *Config) { c.Endpoint = "127.0.0.1:9292" }, "invalid endpoint"},
 		{"unknown scenario", func(c *Config) { c.Skip["lists"] = true }, "unknown scenario"},
 		{"zero rounds", func(c *Config) { c.Rounds = 0 }, "-rounds"},
+		{"no seed clients", func(c *Config) { c.SeedClients = 0 }, "-seed-clients"},
+		{"too many create clients", func(c *Config) { c.CreateClients = 65 }, "-create-clients"},
 		{"no such pid", func(c *Config) { c.Pids = []int{1 << 30} }, "no such process"},
 	}
 	for _, tc := range tests {
@@ -174,6 +183,87 @@ func TestRunRejectsBadStarts(t *testing.T) {
 			_, err := Run(context.Background(), cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestRunCreatesConcurrently checks that the population and the
+// create-load scenario create with as many clients at once as asked, that
+// each reports its rate, and that a failed create is reported and leaves
+// nothing behind.
+func TestRunCreatesConcurrently(t *testing.T) {
+	only := func(keep ...string) map[string]bool {
+		skip := map[string]bool{}
+		for _, s := range Scenarios {
+			skip[s] = !slices.Contains(keep, s)
+		}
+		return skip
+	}
+	tests := []struct {
+		name      string
+		seed      int    // seed clients
+		load      int    // create-load clients
+		keep      string // the one scenario run
+		failAt    int64  // the create that fails, 0 for none
+		wantMax   int64  // most creates at once
+		wantSc    string // the scenario whose rate is reported
+		wantErrIn string
+	}{
+		{"population with 16 clients", 16, 1, ScShow, 0, 16, ScSeed, ""},
+		{"population with 1 client", 1, 16, ScShow, 0, 1, ScSeed, ""},
+		{"create-load with 5 clients", 1, 5, ScCreateLoad, 0, 5, ScCreateLoad, ""},
+		{"population fails", 4, 1, ScShow, 7, 4, "", "seeding"},
+		{"create-load fails", 1, 4, ScCreateLoad, 9, 4, "", ScCreateLoad},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, srv := newFakeGlance(t)
+			f.createDelay = 20 * time.Millisecond
+			f.failCreate.Store(tc.failAt)
+			cfg := smallConfig(srv.URL)
+			cfg.Rounds, cfg.Seed, cfg.SeedClients, cfg.CreateClients = 1, 48, tc.seed, tc.load
+			cfg.Duration, cfg.MaxOps = 2*time.Second, 23
+			cfg.Skip = only(tc.keep)
+			rep, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.maxCreating.Load(); got != tc.wantMax {
+				t.Errorf("%d creates at once, want %d", got, tc.wantMax)
+			}
+			if got := f.count(); got != 0 {
+				t.Errorf("%d images left after the run", got)
+			}
+			errs := strings.Join(rep.Errors, "\n")
+			if tc.wantErrIn != "" {
+				if !strings.Contains(errs, tc.wantErrIn) || !strings.Contains(errs, "500") {
+					t.Errorf("errors %q do not report the failed create in %s", errs, tc.wantErrIn)
+				}
+				return
+			}
+			if errs != "" {
+				t.Fatalf("errors: %s", errs)
+			}
+			var ops *Metric
+			for _, m := range rep.Metrics {
+				if m.Scenario == tc.wantSc && m.Name == "ops_per_s" {
+					ops = m
+				}
+			}
+			if ops == nil || !(ops.Median > 0) {
+				t.Fatalf("no rate reported for %s: %+v", tc.wantSc, ops)
+			}
+			// Every create holds 20 ms: k clients cannot pass k/20ms.
+			if limit := float64(tc.wantMax) / 0.020; ops.Median > limit {
+				t.Errorf("%s: %.0f ops/s, more than %d clients can make (%.0f)", tc.wantSc, ops.Median, tc.wantMax, limit)
+			}
+			wantN := cfg.Seed
+			if tc.wantSc == ScCreateLoad {
+				wantN = cfg.MaxOps // shared by the clients
+			}
+			if ops.Samples[0] != wantN {
+				t.Errorf("%s measured %d creates, want %d", tc.wantSc, ops.Samples[0], wantN)
 			}
 		})
 	}
@@ -310,5 +400,36 @@ func TestLoopBounds(t *testing.T) {
 				t.Errorf("%d calls for %d measured operations, want %d warm-up calls more", calls, lat.Len(), warmUp)
 			}
 		})
+	}
+}
+
+// TestDirectNamesASilentServer checks that a server which accepts a request
+// and never answers is reported as such once the time limit has passed.
+func TestDirectNamesASilentServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c) // reads the request, answers nothing
+	}()
+	d := newDirect(ln.Addr().String(), 1, 200*time.Millisecond)
+	req, err := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/v2/images", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, _, _, err = d.roundTrip(context.Background(), req, true)
+	if err == nil || !strings.Contains(err.Error(), "no answer within 200ms") {
+		t.Fatalf("got %v, want no answer within 200ms", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("gave up after %s with a 200ms limit", took)
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -141,6 +143,10 @@ func (d *direct) roundTrip(ctx context.Context, req *http.Request, keep bool) (*
 	req.Close = !keep
 	resp, body, err := dc.exchange(req)
 	took := time.Since(start)
+	if errors.Is(err, syscall.EAGAIN) {
+		// SO_RCVTIMEO or SO_SNDTIMEO ran out.
+		err = fmt.Errorf("no answer within %s: %w", d.timeout, err)
+	}
 	if err != nil || !keep || resp.Close {
 		dc.close()
 	} else {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fakeGlance is a small in-memory server speaking the part of the Images v2
@@ -29,6 +30,12 @@ type fakeGlance struct {
 	noAuth  bool // answer 401 to requests without X-Identity-Status
 	patches atomic.Int64
 	chunked atomic.Int64 // uploads that arrived without a Content-Length
+	// createDelay holds every create this long before it is stored, so
+	// that creates from several clients overlap.
+	createDelay time.Duration
+	creating    atomic.Int64 // creates in progress
+	maxCreating atomic.Int64 // most creates in progress at once
+	failCreate  atomic.Int64 // when > 0, the create with this number (nextID) answers 500
 }
 
 type fakeImage struct {
@@ -99,9 +106,18 @@ func (f *fakeGlance) create(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	n := f.creating.Add(1)
+	defer f.creating.Add(-1)
+	for m := f.maxCreating.Load(); n > m && !f.maxCreating.CompareAndSwap(m, n); m = f.maxCreating.Load() {
+	}
+	time.Sleep(f.createDelay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.nextID++
+	if int64(f.nextID) == f.failCreate.Load() {
+		http.Error(w, "database is gone", http.StatusInternalServerError)
+		return
+	}
 	img := &fakeImage{ID: fmt.Sprintf("00000000-0000-0000-0000-%012d", f.nextID), Status: "queued", Props: map[string]any{}}
 	for k, v := range body {
 		if k == "tags" {

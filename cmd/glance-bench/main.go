@@ -8,6 +8,7 @@
 // Usage:
 //
 //	glance-bench [-endpoint http://127.0.0.1:9292] [-rounds 3] [-seed 2000]
+//	             [-seed-clients 2] [-create-clients 16]
 //	             [-upload-size 1GiB] [-concurrent 8 -concurrent-size 128MiB]
 //	             [-skip list25,upload] [-duration 10s] [-max-ops 300]
 //	             [-pid N] [-json] [-json-out FILE] [-keep] [-cleanup]
@@ -69,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Label, "label", "", "name of the server in the report")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds of every scenario (medians are reported)")
 	fs.IntVar(&cfg.Seed, "seed", 2000, "images (10 properties, 2 tags each) present for show, PATCH and list")
+	fs.IntVar(&cfg.SeedClients, "seed-clients", 2, "clients creating the seeded images at once (the population's rate is reported)")
+	fs.IntVar(&cfg.CreateClients, "create-clients", 16, "clients creating images at once in the create-load scenario")
 	fs.Var(&upload, "upload-size", "size of the single upload and download")
 	fs.IntVar(&cfg.Concurrent, "concurrent", 8, "parallel uploads")
 	fs.Var(&concurrentSize, "concurrent-size", "size of each parallel upload")

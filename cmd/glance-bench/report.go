@@ -12,8 +12,12 @@ import (
 
 // labels names each metric in the table, in the order the table shows them.
 var labels = []struct{ scenario, metric, text string }{
+	{ScSeed, "ops_per_s", "populate seeded images (once, aggregate)"},
+	{ScSeed, "p50_ms", "populate seeded images p50"},
 	{ScCreate, "ops_per_s", "create image (1 client)"},
 	{ScCreate, "p50_ms", "create image p50"},
+	{ScCreateLoad, "ops_per_s", "create image, concurrent clients (aggregate)"},
+	{ScCreateLoad, "p50_ms", "create image, concurrent clients p50"},
 	{ScShow, "p50_ms", "show p50"},
 	{ScShow, "p99_ms", "show p99"},
 	{ScShowLoad, "ops_per_s", "show, concurrent clients (aggregate)"},
@@ -70,8 +74,9 @@ func WriteTable(w io.Writer, r *Report) error {
 	if r.Label != "" {
 		name = r.Label + " at " + r.Endpoint
 	}
-	fmt.Fprintf(w, "glance-bench: %s; medians of %d rounds; %d seeded images (%d properties, 2 tags each)\n",
-		name, r.Rounds, r.SeedImages, seedProps)
+	fmt.Fprintf(w, "glance-bench: %s; medians of %d rounds; %d seeded images (%d properties, 2 tags each) by %d clients\n",
+		name, r.Rounds, r.SeedImages, seedProps, r.SeedClients)
+	fmt.Fprintf(w, "create-load: %d clients at once; show-load: %d clients at once\n", r.CreateClients, r.Concurrent)
 	fmt.Fprintf(w, "upload %s (%s); %d concurrent uploads of %s; lists on a %s; MB = 10^6 bytes\n",
 		ByteSize(r.UploadSize), r.UploadMode, r.Concurrent, ByteSize(r.ConcurrentSize), r.ListConn)
 	ms := append([]*Metric(nil), r.Metrics...)
