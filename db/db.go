@@ -85,6 +85,10 @@ type DB struct {
 	poolTimeouts             atomic.Int64
 	// deadlocks counts the MySQL transactions run again after a deadlock.
 	deadlocks atomic.Int64
+	// jsonAgg tells that the MySQL server has JSON_ARRAYAGG and
+	// JSON_OBJECTAGG (MariaDB 10.5, MySQL 5.7.22 and later): a listing
+	// page aggregates its images' children in its own statement.
+	jsonAgg bool
 	// commits counts write transactions, for the checkpointer.
 	commits        atomic.Int64
 	stopCheckpoint func()
@@ -198,6 +202,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, opErr("open", err)
 	}
 	d.g, d.sql, d.stmts = g, sqlDB, newStmtCache(sqlDB, dial == dialectSQLite, d.poolTimeout)
+	if dial == dialectMySQL {
+		var probe sql.NullString
+		d.jsonAgg = sqlDB.QueryRowContext(ctx, "SELECT JSON_ARRAYAGG(1)").Scan(&probe) == nil
+	}
 	if dial == dialectSQLite && !memory {
 		d.startCheckpointer()
 	}
@@ -372,6 +380,9 @@ func finishMySQL(cfg *mysql.Config) *mysql.Config {
 	// one round trip a statement, and no prepared statement left on the
 	// server (see stmtCache).
 	cfg.InterpolateParams = true
+	// MariaDB's JSON aggregates stop at group_concat_max_len (1 MiB by
+	// default): an image's properties may take more.
+	cfg.Params["group_concat_max_len"] = "4294967295"
 	// An index merge intersection of Glance's one-column indexes (on
 	// image_id and on deleted) makes InnoDB lock every live row of a
 	// child table when one image's rows are updated, and deadlock under

@@ -99,3 +99,7 @@ func WriteStatements(ctx context.Context, d *DB, stmts ...string) error {
 		return nil
 	})
 }
+
+// WithoutJSONAggregates makes d list as on a MySQL server without JSON
+// aggregates.
+func WithoutJSONAggregates(d *DB) { d.jsonAgg = false }

@@ -195,6 +195,14 @@ func (r *ImageRepo) list(ctx context.Context, run runner, q domain.ListQuery, w 
 		sqlText += " LIMIT ?"
 		args = append(args, q.Limit)
 	}
+	if r.d.jsonAgg {
+		// The page is chosen first, in a derived table of the same name,
+		// and its rows come with their children as JSON: for a page of
+		// many images, fewer rows than the UNION of queryImages, and no
+		// temporary table of TEXT columns.
+		sqlText = "SELECT " + imageColumns + ", " + mysqlChildColumns + " FROM (" + sqlText + ") images" + orderBy
+		return r.queryImagesJSON(ctx, run, sqlText, args)
+	}
 	return r.queryImages(ctx, run, sqlText, args)
 }
 

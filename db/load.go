@@ -251,6 +251,39 @@ func (r *ImageRepo) queryImages(ctx context.Context, run runner, q string, args 
 	return out, nil
 }
 
+// mysqlChildColumns are childColumns for MySQL and MariaDB: the same JSON
+// documents, built with their aggregate functions, for the row of images
+// the statement reads.
+const mysqlChildColumns = "(SELECT JSON_OBJECTAGG(p.name, COALESCE(p.value, '')) FROM image_properties p" +
+	" WHERE p.image_id = images.id AND p.deleted = 0), " +
+	"(SELECT JSON_ARRAYAGG(t.value) FROM image_tags t WHERE t.image_id = images.id AND t.deleted = 0), " +
+	"(SELECT JSON_ARRAYAGG(JSON_ARRAY(l.id, l.value, l.meta_data, l.status)) FROM image_locations l" +
+	" WHERE l.image_id = images.id AND l.deleted = 0)"
+
+// queryImagesJSON runs a MySQL SELECT of imageColumns followed by
+// mysqlChildColumns.
+func (r *ImageRepo) queryImagesJSON(ctx context.Context, run runner, q string, args []any) ([]domain.Meta, error) {
+	rows, err := run.query(ctx, q, args...)
+	if err != nil {
+		return nil, opErr("get image", err)
+	}
+	defer rows.Close()
+	var out []domain.Meta
+	var props, tags, locs []byte
+	for rows.Next() {
+		m, err := scanImage(rows, &props, &tags, &locs)
+		if err == nil {
+			err = decodeChildren(&m, props, tags, locs)
+		}
+		if err != nil {
+			return nil, opErr("get image", err)
+		}
+		r.markMember(&m)
+		out = append(out, m)
+	}
+	return out, opErr("get image", rows.Err())
+}
+
 // childBatch bounds the ids of one IN list.
 const childBatch = 500
 

@@ -220,12 +220,24 @@ func TestCallTimeout(t *testing.T) {
 // and a change of one property run on MySQL: an image's children come in
 // one statement, whatever the number of child tables.
 func TestMySQLStatementsPerOperation(t *testing.T) {
-	// A show: the image, then its children in one statement. A save: the
-	// locked image row, its children, the update and the property.
-	mysqlStatements(t, dbtest.OpenMySQL(t), 2, 4)
+	// A show: the image, then its children in one statement. A listing
+	// page: one statement with JSON aggregates, else two like a show. A
+	// save: the locked image row, its children, the update and the
+	// property.
+	for _, agg := range []bool{true, false} {
+		t.Run(fmt.Sprintf("json-aggregates=%v", agg), func(t *testing.T) {
+			d := dbtest.OpenMySQL(t)
+			list := int64(1)
+			if !agg {
+				db.WithoutJSONAggregates(d)
+				list = 2
+			}
+			mysqlStatements(t, d, 2, list, 4)
+		})
+	}
 }
 
-func mysqlStatements(t *testing.T, d *db.DB, show, save int64) {
+func mysqlStatements(t *testing.T, d *db.DB, show, list, save int64) {
 	id := add(t, d, "p1", domain.VisibilityPublic, func(m *domain.Meta) {
 		m.Properties = props(10)
 		m.Tags = tags(2)
@@ -248,7 +260,11 @@ func mysqlStatements(t *testing.T, d *db.DB, show, save int64) {
 		m.Locations[0].Metadata["a"] != "b\"\\ é" {
 		t.Errorf("show: %d properties, %d tags, locations %+v", len(m.Properties), len(m.Tags), m.Locations)
 	}
-	count("list", show, func() error { _, err := repo.List(ctx, domain.ListQuery{Limit: 25}); return err })
+	var page domain.Page
+	count("list", list, func() (err error) { page, err = repo.List(ctx, domain.ListQuery{Limit: 25}); return err })
+	if len(page.Images) != 1 || len(page.Images[0].Meta().Properties) != 10 || len(page.Images[0].Meta().Locations) != 1 {
+		t.Errorf("listed %d images, the first with %d properties", len(page.Images), len(page.Images[0].Meta().Properties))
+	}
 	if err := img.Update(func(m *domain.Meta) error { m.Properties["k03"] = "changed"; return nil }); err != nil {
 		t.Fatal(err)
 	}
