@@ -150,7 +150,8 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 		w.add("EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = images.id AND +p.deleted = 0"+
 			" AND p.name = ? AND p.value = ?)", name, value)
 	}
-	if err := r.addVisibility(&w, q); err != nil {
+	union, err := r.addVisibility(&w, q)
+	if err != nil {
 		return domain.Page{}, err
 	}
 
@@ -160,7 +161,7 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 	}
 	var metas []domain.Meta
 	err = r.d.read(ctx, func(ctx context.Context, run runner) (err error) {
-		metas, err = r.list(ctx, run, q, &w, keys, dirs)
+		metas, err = r.list(ctx, run, q, &w, union, keys, dirs)
 		return err
 	})
 	if err != nil {
@@ -173,8 +174,20 @@ func (r *ImageRepo) List(ctx context.Context, q domain.ListQuery) (domain.Page, 
 	return page, nil
 }
 
-// list runs the listing List built w, keys and dirs for.
-func (r *ImageRepo) list(ctx context.Context, run runner, q domain.ListQuery, w *where, keys, dirs []string) ([]domain.Meta, error) {
+// memberUnion is, on MySQL, the visibility of a listing for a caller with
+// a project as two branches: the public and community images and the
+// caller's own, then the shared images the caller is a member of. As one
+// OR, MySQL can only walk every image along the sort key and test each for
+// a membership: a member of a few shared images among many waited for all
+// of them. Each branch chooses its own page, and the UNION of both is
+// sorted again.
+type memberUnion struct {
+	own, shared         string
+	ownArgs, sharedArgs []any
+}
+
+// list runs the listing List built w, union, keys and dirs for.
+func (r *ImageRepo) list(ctx context.Context, run runner, q domain.ListQuery, w *where, union *memberUnion, keys, dirs []string) ([]domain.Meta, error) {
 	if q.Marker != "" {
 		if err := r.addMarker(ctx, run, w, q.Marker, keys, dirs); err != nil {
 			return nil, err
@@ -188,12 +201,20 @@ func (r *ImageRepo) list(ctx context.Context, run runner, q domain.ListQuery, w 
 		order[i] = sortColumns[k] + " " + strings.ToUpper(dirs[i])
 	}
 	orderBy := " ORDER BY " + strings.Join(order, ", ")
-	sqlText := "SELECT " + imageColumns + " FROM images WHERE " + w.sql() + orderBy
-	args := w.args
+	limit, limitArgs := "", []any(nil)
 	if q.Limit > 0 {
 		// A parameter, not a literal: every limit shares one statement text.
-		sqlText += " LIMIT ?"
-		args = append(args, q.Limit)
+		limit, limitArgs = " LIMIT ?", []any{q.Limit}
+	}
+	sqlText := "SELECT " + imageColumns + " FROM images WHERE " + w.sql() + orderBy + limit
+	args := slices.Concat(w.args, limitArgs)
+	if union != nil {
+		branch := func(vis string) string {
+			return "(SELECT " + imageColumns + " FROM images WHERE " + w.sql() + " AND " + vis + orderBy + limit + ")"
+		}
+		sqlText = "SELECT " + imageColumns + " FROM (" + branch(union.own) + " UNION ALL " + branch(union.shared) +
+			") images" + orderBy + limit
+		args = slices.Concat(w.args, union.ownArgs, limitArgs, w.args, union.sharedArgs, limitArgs, limitArgs)
 	}
 	if r.d.jsonAgg {
 		// The page is chosen first, in a derived table of the same name,
@@ -315,14 +336,15 @@ func (r *ImageRepo) listRows(ctx context.Context, run runner, w *where, where st
 
 // addVisibility adds reference §2's visibility and member_status rules
 // (glance/db/sqlalchemy/api._select_images_query and image_get_all).
-func (r *ImageRepo) addVisibility(w *where, q domain.ListQuery) error {
+func (r *ImageRepo) addVisibility(w *where, q domain.ListQuery) (*memberUnion, error) {
 	memberStatus := q.MemberStatus
 	if memberStatus == "" {
 		memberStatus = string(domain.MemberAccepted)
 	}
 	if memberStatus != "all" && !domain.MemberStatus(memberStatus).Valid() {
-		return domain.Errorf(domain.ErrInvalid, "Invalid status: %s", memberStatus)
+		return nil, domain.Errorf(domain.ErrInvalid, "Invalid status: %s", memberStatus)
 	}
+	var union *memberUnion
 	if !r.c.IsAdmin {
 		// The union of public and community images, the caller's own, and
 		// shared images with a membership row for the caller in the asked
@@ -345,15 +367,26 @@ func (r *ImageRepo) addVisibility(w *where, q domain.ListQuery) error {
 			if r.d.dialect == dialectSQLite {
 				plus = "+"
 			}
-			w.add("("+plus+"images.visibility IN ('public', 'community') OR "+plus+"images.owner = ? OR"+
-				" (images.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m WHERE "+member+")))", margs...)
+			if r.d.dialect == dialectMySQL {
+				// Two branches of a UNION instead of one OR (see
+				// memberUnion).
+				union = &memberUnion{
+					own: "(images.visibility IN ('public', 'community') OR images.owner = ?)", ownArgs: margs[:1],
+					shared: "images.visibility = 'shared' AND (images.owner IS NULL OR images.owner <> ?)" +
+						" AND EXISTS (SELECT 1 FROM image_members m WHERE " + member + ")",
+					sharedArgs: margs,
+				}
+			} else {
+				w.add("("+plus+"images.visibility IN ('public', 'community') OR "+plus+"images.owner = ? OR"+
+					" (images.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m WHERE "+member+")))", margs...)
+			}
 		}
 	}
 	switch v := q.Visibility; {
 	case v == "all":
 	case v != "":
 		if !domain.Visibility(v).Valid() {
-			return domain.Errorf(domain.ErrInvalid, "Invalid visibility value: %s", v)
+			return nil, domain.Errorf(domain.ErrInvalid, "Invalid visibility value: %s", v)
 		}
 		w.add("images.visibility = ?", v)
 	case r.c.ProjectID == "":
@@ -361,7 +394,7 @@ func (r *ImageRepo) addVisibility(w *where, q domain.ListQuery) error {
 	default:
 		w.add("(images.owner = ? OR images.visibility <> 'community')", r.c.ProjectID)
 	}
-	return nil
+	return union, nil
 }
 
 // sortKeys validates the sort keys and appends created_at and id as

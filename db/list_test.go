@@ -127,6 +127,25 @@ func TestListVisibilityMatrix(t *testing.T) {
 				sameSet(t, got, n, tc.want...)
 			})
 		}
+		// Pages of two, each after the last of the one before, give the
+		// whole listing in its order: the caller's own images, the public
+		// ones and the shared ones come from one sort.
+		for _, caller := range []*domain.Caller{p1, p2, p3} {
+			whole := list(t, d, caller, domain.ListQuery{MemberStatus: "all", Visibility: "all"})
+			var paged []string
+			marker := ""
+			for range len(whole) + 1 {
+				page := list(t, d, caller, domain.ListQuery{MemberStatus: "all", Visibility: "all", Limit: 2, Marker: marker})
+				if len(page) == 0 {
+					break
+				}
+				paged = append(paged, page...)
+				marker = page[len(page)-1]
+			}
+			if !slices.Equal(paged, whole) {
+				t.Errorf("%s: pages of two %v, the whole listing %v", caller.ProjectID, paged, whole)
+			}
+		}
 	})
 }
 
