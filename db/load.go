@@ -76,24 +76,95 @@ func (r *ImageRepo) get(ctx context.Context, run runner, id string) (domain.Meta
 		}
 		return m, err
 	}
-	metas, err := r.queryImages(ctx, run, getQueries[dialectMySQL][vis], args)
+	return r.getMySQL(ctx, run, id, getQueries[dialectMySQL][vis], append(args, id, id, id))
+}
+
+// getMySQL runs q, a statement of getQueries for MySQL: the image row as
+// a JSON array, then its children, in one statement, so that they are
+// read in one snapshot. Two statements saw, now and then, the row of an
+// image before a concurrent delete and its children after it.
+func (r *ImageRepo) getMySQL(ctx context.Context, run runner, id, q string, args []any) (domain.Meta, error) {
+	rows, err := run.query(ctx, q, args...)
 	if err != nil {
-		return domain.Meta{}, err
+		return domain.Meta{}, opErr("get image", err)
 	}
-	if len(metas) == 0 {
+	defer rows.Close()
+	var (
+		m     domain.Meta
+		found bool
+		kids  []childRow
+	)
+	for rows.Next() {
+		var c childRow
+		if err := rows.Scan(&c.kind, &c.a, &c.b, &c.status, &c.id); err != nil {
+			return domain.Meta{}, opErr("get image", err)
+		}
+		if c.kind == imageRowKind {
+			if m, err = decodeImageRow([]byte(c.a.String)); err != nil {
+				return domain.Meta{}, opErr("get image", err)
+			}
+			found = true
+			continue
+		}
+		kids = append(kids, c)
+	}
+	if err := rows.Err(); err != nil {
+		return domain.Meta{}, opErr("get image", err)
+	}
+	if !found {
 		return domain.Meta{}, notFound(id)
 	}
-	return metas[0], nil
+	for _, c := range kids {
+		if err := c.fill(&m); err != nil {
+			return domain.Meta{}, opErr("get image", err)
+		}
+	}
+	sortChildren(&m)
+	r.markMember(&m)
+	return m, nil
+}
+
+// imageRowKind tags the image row among the child rows of a MySQL get.
+const imageRowKind = 9
+
+// childRow is one row of imageChildRows: kind 0 a property (a name, b
+// value), 1 a tag (a), 2 a location (a url, b meta_data, status, id).
+type childRow struct {
+	kind         int
+	a, b, status sql.NullString
+	id           sql.NullInt64
+}
+
+func (c *childRow) fill(m *domain.Meta) error {
+	switch c.kind {
+	case 0:
+		m.Properties[c.a.String] = c.b.String
+	case 1:
+		m.Tags = append(m.Tags, c.a.String)
+	case 2:
+		m.Locations = append(m.Locations, domain.Location{ID: c.id.Int64, URL: c.a.String, Metadata: decodeMeta(c.b), Status: c.status.String})
+	default:
+		return fmt.Errorf("a child row of kind %d", c.kind)
+	}
+	return nil
+}
+
+// sortChildren puts tags and locations in the order the API shows.
+func sortChildren(m *domain.Meta) {
+	slices.Sort(m.Tags)
+	m.Tags = slices.Compact(m.Tags)
+	slices.SortFunc(m.Locations, func(a, b domain.Location) int { return cmp.Compare(a.ID, b.ID) })
 }
 
 // getQueries are get's statements by dialect and form of the visibility
-// clause, built once: on SQLite the image row as a JSON array with its
-// children, on MySQL the image row alone.
+// clause, built once: the image row as a JSON array with its children, on
+// SQLite in columns, on MySQL in rows (getMySQL).
 var getQueries = func() (q [2][len(visClauses)]string) {
 	for k, vis := range visClauses {
 		where := " FROM images WHERE images.id = ? AND +images.deleted = 0 AND " + vis
 		q[dialectSQLite][k] = "SELECT json_array(" + imageColumns + "), " + childColumns("images.id") + where
-		q[dialectMySQL][k] = "SELECT " + imageColumns + where
+		q[dialectMySQL][k] = "SELECT " + strconv.Itoa(imageRowKind) + ", JSON_ARRAY(" + imageColumns + "), NULL, NULL, NULL" +
+			where + " UNION ALL " + fmt.Sprintf(imageChildRows, "= ?")
 	}
 	return q
 }()
@@ -312,22 +383,26 @@ func (r *ImageRepo) loadChildren(ctx context.Context, run runner, metas []domain
 		}
 	}
 	for i := range metas {
-		slices.Sort(metas[i].Tags)
-		metas[i].Tags = slices.Compact(metas[i].Tags)
-		slices.SortFunc(metas[i].Locations, func(a, b domain.Location) int { return cmp.Compare(a.ID, b.ID) })
+		sortChildren(&metas[i])
 	}
 	return nil
 }
 
-// childRowsQuery reads the live properties, tags and locations of the
-// images of an IN list (its %s, three times) in one statement, each row
-// tagged with its table: 0 (name, value), 1 (value) or 2 (value,
-// meta_data, status, id). MySQL's optimizer plans three index lookups;
-// the same rows through correlated aggregates cost it more.
-const childRowsQuery = "SELECT 0, image_id, name, value, NULL, NULL FROM image_properties" +
+// imageChildRows reads the live properties, tags and locations of images
+// (its %[1]s is "= ?" or an IN list, the argument three times) in one
+// statement, each row tagged with its table (see childRow). MySQL plans
+// three index lookups; the same rows through correlated aggregates cost
+// it more.
+const imageChildRows = "SELECT 0, name, value, NULL, NULL FROM image_properties WHERE image_id %[1]s AND deleted = 0" +
+	" UNION ALL SELECT 1, value, NULL, NULL, NULL FROM image_tags WHERE image_id %[1]s AND deleted = 0" +
+	" UNION ALL SELECT 2, value, meta_data, status, id FROM image_locations WHERE image_id %[1]s AND deleted = 0"
+
+// childRowsQuery is imageChildRows for several images, with each row's
+// image id first.
+const childRowsQuery = "SELECT image_id, 0, name, value, NULL, NULL FROM image_properties" +
 	" WHERE image_id IN %[1]s AND deleted = 0" +
-	" UNION ALL SELECT 1, image_id, value, NULL, NULL, NULL FROM image_tags WHERE image_id IN %[1]s AND deleted = 0" +
-	" UNION ALL SELECT 2, image_id, value, meta_data, status, id FROM image_locations" +
+	" UNION ALL SELECT image_id, 1, value, NULL, NULL, NULL FROM image_tags WHERE image_id IN %[1]s AND deleted = 0" +
+	" UNION ALL SELECT image_id, 2, value, meta_data, status, id FROM image_locations" +
 	" WHERE image_id IN %[1]s AND deleted = 0"
 
 // loadChildRows fills the children of the images ids, at most childBatch
@@ -341,29 +416,16 @@ func loadChildRows(ctx context.Context, run runner, ids []string, metas []domain
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			kind                int
-			imageID             string
-			a, b, status, locID sql.NullString
+			imageID string
+			c       childRow
 		)
-		if err := rows.Scan(&kind, &imageID, &a, &b, &status, &locID); err != nil {
+		if err := rows.Scan(&imageID, &c.kind, &c.a, &c.b, &c.status, &c.id); err != nil {
 			return opErr("load children", err)
 		}
-		i, ok := index[imageID]
-		if !ok {
-			continue
-		}
-		m := &metas[i]
-		switch kind {
-		case 0:
-			m.Properties[a.String] = b.String
-		case 1:
-			m.Tags = append(m.Tags, a.String)
-		case 2:
-			id, err := strconv.ParseInt(locID.String, 10, 64)
-			if err != nil {
+		if i, ok := index[imageID]; ok {
+			if err := c.fill(&metas[i]); err != nil {
 				return opErr("load children", err)
 			}
-			m.Locations = append(m.Locations, domain.Location{ID: id, URL: a.String, Metadata: decodeMeta(b), Status: status.String})
 		}
 	}
 	return opErr("load children", rows.Err())
