@@ -149,19 +149,8 @@ db_flags() {
 	return 0
 }
 
-# free_port prints a loopback TCP port nobody listens on.
-free_port() {
-	local p
-	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 10000))
-		if ! ss -Htln "sport = :$p" | grep -q .; then
-			echo "$p"
-			return
-		fi
-	done
-	echo "bench.sh: no free port found" >&2
-	return 1
-}
+# shellcheck source=scripts/free-port.sh
+source "$top/scripts/free-port.sh"
 
 # ceph_setup finds the ceph-dev.sh cluster, starting it when the
 # environment names none, and creates the benchmark's pool in it.

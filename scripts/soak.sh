@@ -93,18 +93,8 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-	local p
-	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 10000))
-		if ! ss -Htln "sport = :$p" | grep -q .; then
-			echo "$p"
-			return
-		fi
-	done
-	echo "soak.sh: no free port found" >&2
-	return 1
-}
+# shellcheck source=scripts/free-port.sh
+source "$top/scripts/free-port.sh"
 
 sql "DROP DATABASE IF EXISTS \`$dbname\`; CREATE DATABASE \`$dbname\` CHARACTER SET utf8mb4"
 bindport=$(free_port)
