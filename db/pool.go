@@ -11,10 +11,9 @@ import (
 // The pool's defaults are oslo.db's, as Glance reads them.
 const (
 	// DefaultMaxPoolSize is max_pool_size: the MySQL connections kept open.
+	// (max_overflow, 50 in oslo.db, is the configuration's to default: 0
+	// here means none.)
 	DefaultMaxPoolSize = 5
-	// DefaultMaxOverflow is max_overflow: connections opened past the pool
-	// under load, closed again when idle.
-	DefaultMaxOverflow = 50
 	// DefaultPoolTimeout is pool_timeout: how long a call waits for a
 	// connection when all of them are in use (SQLAlchemy's 30 seconds
 	// when oslo.db leaves it unset).
