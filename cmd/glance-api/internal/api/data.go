@@ -136,7 +136,11 @@ func parseRange(r *http.Request, size int64) (*byteRange, error) {
 			if err != nil || stop > length || start >= length {
 				return nil, invalid
 			}
-		} else if stop > size {
+		}
+		// Glance checks the stop only when no length is given, and then
+		// promises more bytes than the image has; the range must fit the
+		// image whatever length the header claims.
+		if stop > size {
 			return nil, detailed(http.StatusRequestedRangeNotSatisfiable,
 				"Invalid stop position in Content-Range header. The stop position MUST be in the inclusive range [0, %d].", size-1)
 		}

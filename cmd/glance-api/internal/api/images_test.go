@@ -607,6 +607,10 @@ func TestImageData(t *testing.T) {
 		{"reversed range", []string{"Range", "bytes=9-1"}, 416, "", "", ""},
 		{"bad content-range", []string{"Content-Range", "bytes 0-2000/1024"}, 416, "", "",
 			"The Range requested is not available.<br /><br />\nInvalid Content-Range header.\n\n"},
+		// A length that says the image is larger than it is does not make
+		// room for bytes the image does not have.
+		{"content-range past the data", []string{"Content-Range", "bytes 0-1999/5000"}, 416, "", "",
+			"The Range requested is not available.<br /><br />\nInvalid stop position in Content-Range header. The stop position MUST be in the inclusive range [0, 1023].\n\n"},
 		{"multi range", []string{"Range", "bytes=0-1,4-5"}, 400, "", "",
 			"Requests with multiple ranges are not supported in Glance. You may make multiple single-range requests instead.<br /><br />\n\n\n"},
 	}
