@@ -105,6 +105,10 @@ type server struct {
 const (
 	headerRequestID = "X-Openstack-Request-Id"
 	ctxCaller       = "glance.caller"
+	// ctxRequestID is the request's id as Glance's context holds it: the
+	// client's as sent, or one made here; the response header always
+	// starts with "req-".
+	ctxRequestID = "glance.request_id"
 )
 
 // New returns a ready echo instance with every route, the middleware and the
@@ -268,10 +272,11 @@ func (s *server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set(headerRequestID, "req-"+domain.NewUUID())
 			return explain(http.StatusBadRequest, "x-openstack-request-id is too long, max size %d", s.opts.MaxRequestIDLength)
 		}
-		switch {
-		case id == "":
+		if id == "" {
 			id = "req-" + domain.NewUUID()
-		case !strings.HasPrefix(id, "req-"):
+		}
+		c.Set(ctxRequestID, id)
+		if !strings.HasPrefix(id, "req-") {
 			id = "req-" + id
 		}
 		c.Response().Header().Set(headerRequestID, id)
@@ -294,7 +299,7 @@ func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil || caller == nil {
 			return &httpError{status: http.StatusUnauthorized, err: err}
 		}
-		caller.RequestID = c.Response().Header().Get(headerRequestID)
+		caller.RequestID, _ = c.Get(ctxRequestID).(string)
 		c.Set(ctxCaller, caller)
 		return next(c)
 	}

@@ -61,10 +61,18 @@ func TestTasks(t *testing.T) {
 
 	// A legacy import task creates an image and fills it from a URL.
 	s.web.put("/legacy.raw", data)
+	// A request id of max_request_id_length (64) is the task's as sent;
+	// only the response header gets the "req-" prefix.
+	reqID := strings.Repeat("x", 64)
 	r = s.do(t, admin, "POST", "/v2/tasks", map[string]any{"type": "import", "input": map[string]any{
 		"import_from": s.web.URL + "/legacy.raw", "import_from_format": "raw",
-		"image_properties": map[string]any{"name": uniq("legacy"), "disk_format": "raw", "container_format": "bare"}}}).want(t, 201)
+		"image_properties": map[string]any{"name": uniq("legacy"), "disk_format": "raw", "container_format": "bare"}}},
+		hdr("X-Openstack-Request-Id", reqID)).want(t, 201)
 	created := r.object(t)
+	if created["request_id"] != reqID || r.Header.Get("X-Openstack-Request-Id") != "req-"+reqID {
+		t.Errorf("task request_id %v, header %q; want %s as sent, and with req- in the header",
+			created["request_id"], r.Header.Get("X-Openstack-Request-Id"), reqID)
+	}
 	if loc := r.Header.Get("Location"); !strings.HasSuffix(loc, "/v2/tasks/"+created["id"].(string)) {
 		t.Errorf("Location %q", loc)
 	}
