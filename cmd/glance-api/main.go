@@ -339,7 +339,7 @@ func newServer(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logg
 				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		}
 	}
-	svc.handle(api.New(gw, opts), log)
+	svc.handle(api.New(gw, opts), time.Duration(cfg.Ops.ClientSocketTimeout)*time.Second, log)
 	return svc, nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,20 +32,42 @@ type service struct {
 // cutWait bounds how long cut requests may take to revert what they did.
 const cutWait = 30 * time.Second
 
-// handle makes h the API server's handler.
-func (s *service) handle(h http.Handler, log *slog.Logger) {
+// handle makes h the API server's handler. idle is client_socket_timeout:
+// how long a connection may wait between requests, and a request body
+// between two reads that bring data (0: for ever).
+func (s *service) handle(h http.Handler, idle time.Duration, log *slog.Logger) {
 	base, cancel := context.WithCancel(context.Background())
 	s.cut = cancel
 	s.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.running.Add(1)
 			defer s.running.Done()
+			if idle > 0 && r.Body != nil && r.Body != http.NoBody {
+				r.Body = &stallBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: idle}
+			}
 			h.ServeHTTP(w, r)
 		}),
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       idle,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// stallBody is a request body whose every read must bring data within
+// idle: a client that stops sending in the middle of its body does not
+// hold the request, its image and its connection for ever.
+type stallBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	// An error here means the connection takes no deadline; the read then
+	// goes on without one, as before.
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	return b.ReadCloser.Read(p)
 }
 
 // shutdown stops accepting connections and lets the requests in flight

@@ -225,7 +225,7 @@ func Default() *Config {
 func glanceDefaults() *Config {
 	return &Config{
 		Runtime: RuntimeConfig{MemoryLimit: 128, RecordCache: 10000, DatabaseCallTimeout: 60},
-		Ops:     OpsConfig{GracefulShutdownTimeout: 60, Metrics: true},
+		Ops:     OpsConfig{GracefulShutdownTimeout: 60, ClientSocketTimeout: 900, Metrics: true},
 		CORS:    defaultCORS(),
 		Healthcheck: HealthcheckConfig{Path: "/healthcheck", Backends: []string{"disable_by_file"},
 			DisableByFilePath: "/etc/glance/healthcheck_disable"},

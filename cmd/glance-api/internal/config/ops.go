@@ -67,6 +67,11 @@ type OpsConfig struct {
 	// it is serving (uploads included) finish for this long, then cuts
 	// them. 0 waits for as long as they take.
 	GracefulShutdownTimeout int
+	// ClientSocketTimeout is client_socket_timeout, seconds (Glance's
+	// option): a connection idle between requests for this long is
+	// closed, and so is one whose request body sends nothing for this
+	// long. 0 waits for ever.
+	ClientSocketTimeout int
 	// Metrics is metrics: serve Prometheus metrics (default true).
 	Metrics bool
 	// MetricsBind is metrics_bind, "host:port": serve the metrics there
@@ -78,6 +83,7 @@ type OpsConfig struct {
 func init() {
 	options = append(options,
 		option{"DEFAULT", "graceful_shutdown_timeout", nil, func(c *Config) any { return &c.Ops.GracefulShutdownTimeout }},
+		option{"DEFAULT", "client_socket_timeout", nil, func(c *Config) any { return &c.Ops.ClientSocketTimeout }},
 		option{"glance_go", "metrics", nil, func(c *Config) any { return &c.Ops.Metrics }},
 		option{"glance_go", "metrics_bind", nil, func(c *Config) any { return &c.Ops.MetricsBind }},
 		option{"healthcheck", "path", nil, func(c *Config) any { return &c.Healthcheck.Path }},
@@ -135,6 +141,9 @@ func (l *loader) corsSections(c *Config) error {
 func (c *Config) checkOps() error {
 	if c.Ops.GracefulShutdownTimeout < 0 {
 		return c.fieldError("DEFAULT", "graceful_shutdown_timeout", c.Ops.GracefulShutdownTimeout, "must be at least 0")
+	}
+	if c.Ops.ClientSocketTimeout < 0 {
+		return c.fieldError("DEFAULT", "client_socket_timeout", c.Ops.ClientSocketTimeout, "must be at least 0")
 	}
 	if b := c.Ops.MetricsBind; b != "" {
 		host, port, err := net.SplitHostPort(b)

@@ -11,6 +11,7 @@ func TestOpsOptions(t *testing.T) {
 	dir := t.TempDir()
 	files := writeFiles(t, dir, map[string]string{"a.conf": `[DEFAULT]
 graceful_shutdown_timeout = 5
+client_socket_timeout = 30
 [glance_go]
 metrics = false
 metrics_bind = 127.0.0.1:9293
@@ -27,7 +28,7 @@ allow_credentials = false
 	if err != nil || len(ignored) != 0 {
 		t.Fatalf("Load: %v, ignored %q", err, ignored)
 	}
-	if c.Ops != (OpsConfig{GracefulShutdownTimeout: 5, Metrics: false, MetricsBind: "127.0.0.1:9293"}) {
+	if c.Ops != (OpsConfig{GracefulShutdownTimeout: 5, ClientSocketTimeout: 30, Metrics: false, MetricsBind: "127.0.0.1:9293"}) {
 		t.Errorf("Ops = %+v", c.Ops)
 	}
 	if c.Healthcheck.Path != "/healthcheck" || c.Healthcheck.DisableByFilePath != "/run/glance/off" ||
