@@ -105,17 +105,7 @@ func (s *RSSSampler) tree() []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(s.proc, e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// The command name is in parentheses and may hold spaces: the
-		// fields after the last ')' are state, ppid, ...
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
+		f := s.statFields(pid)
 		if len(f) < 2 {
 			continue
 		}
@@ -177,6 +167,21 @@ func kB(line string) int64 {
 	return v << 10
 }
 
+// statFields returns the fields of /proc/PID/stat after the command name,
+// which is in parentheses and may hold spaces: state, ppid, ... None when
+// the process has gone.
+func (s *RSSSampler) statFields(pid int) []string {
+	b, err := os.ReadFile(filepath.Join(s.proc, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
 // clockTicks is USER_HZ, the unit of the CPU times in /proc/PID/stat: 100
 // on every Linux architecture this runs on.
 const clockTicks = 100
@@ -187,16 +192,8 @@ const clockTicks = 100
 func (s *RSSSampler) CPUTime() time.Duration {
 	var ticks int64
 	for _, p := range s.tree() {
-		b, err := os.ReadFile(filepath.Join(s.proc, strconv.Itoa(p), "stat"))
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
 		// After the command: state, ppid, ..., utime (11th), stime (12th).
-		f := strings.Fields(string(b[i+1:]))
+		f := s.statFields(p)
 		if len(f) < 13 {
 			continue
 		}
